@@ -102,7 +102,7 @@ def _candidate_values(nodes: list[Node]) -> tuple[dict[str, list[Any]], set[str]
     values: dict[str, list[Any]] = {}
     situations: set[str] = set()
     for node in nodes:
-        for sub in walk(node):
+        for sub in walk(node, follow_refs=True):
             if isinstance(sub, Parents):
                 continue
             if not isinstance(sub, Fact):

@@ -87,16 +87,24 @@ class Describer:
         entry = table.get(path)
         if value is _ABSENT:
             value = None
+        if isinstance(value, dict):
+            template = table.get(path + ".present", "{kind}")
+            return template.format_map(_Blank(value))
         if path.endswith("situations") and isinstance(value, list):
             return "、".join(self.situation(v) for v in value) or self.vocab["no_situation"]
         if entry is None:
             return f"{path}={value}"
         if isinstance(entry, dict):
-            key = value if isinstance(value, str) else {True: "true", False: "false"}.get(
-                value, "null"
-            )
-            return entry.get(key, entry.get("null", f"{path}={value}"))
+            for key in (value, {True: "true", False: "false", None: "null"}.get(value)):
+                if key in entry:
+                    return entry[key]
+            return entry.get(None, entry.get("null", f"{path}={value}"))
         return entry.format(value=value)
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 class Node:
@@ -158,7 +166,10 @@ class Fact(Node):
     def evaluate(self, root: dict, ctx: Context) -> Outcome:
         value = resolve(root, self.path)
         if value is _MISSING or (value is None and self.op != "present"):
-            return Outcome(None, unknown=[ctx.scope + self.path])
+            path = self.path
+            if ".disability." in "." + path and resolve(root, path.rsplit(".", 1)[0]) is _MISSING:
+                path = path.rsplit(".", 1)[0]  # ask about the disability, not its grade first
+            return Outcome(None, unknown=[ctx.scope + path])
         if value is _ABSENT:
             truth = self.op == "present" and self.arg is False
         else:
@@ -252,7 +263,8 @@ class Parents(Node):
         parent = root.get(role, _MISSING) if isinstance(root, dict) else _MISSING
         inner_ctx = Context(ctx.describe, scope=f"{role}.")
         if parent is _MISSING or parent is None:
-            paths = sorted(node.facts()) or ["situations"]
+            wanted = node.facts()
+            paths = ["situations"] + (["disability"] if any(p.startswith("disability") for p in wanted) else [])
             return Outcome(None, unknown=[f"{role}.{p}" for p in paths])
         out = node.evaluate(parent, inner_ctx)
         who = ctx.describe.role(role)
@@ -378,11 +390,13 @@ def compile_condition(raw: Any, where: str, parent_scope: bool = False) -> Node:
     return Fact(path, op, arg, why_not)
 
 
-def walk(node: Node):
+def walk(node: Node, follow_refs: bool = False):
     yield node
     for child in getattr(node, "parts", []) or []:
-        yield from walk(child)
+        yield from walk(child, follow_refs)
     for attr in ("part", "one", "other"):
         child = getattr(node, attr, None)
         if isinstance(child, Node):
-            yield from walk(child)
+            yield from walk(child, follow_refs)
+    if follow_refs and isinstance(node, Ref) and node.target is not None:
+        yield from walk(node.target, follow_refs)

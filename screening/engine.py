@@ -1,0 +1,306 @@
+"""Facts → categories, entitlements, documents, procedure, near misses and missing facts.
+
+The packs that govern the place are layered (policy_kb/places.py): local packs newest first,
+the national baseline last.  For one `topic`, the first pack in that order that defines it
+speaks; an older pack's item of the same topic is set aside, and where it would have applied
+the result says which newer document replaced it.  Every item keeps the document it comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from policy_kb.conditions import All, Context, Node, Outcome
+from policy_kb.loader import NATIONAL, KnowledgeBase, LoadedPack, load_kb
+from policy_kb.places import PlaceMatch, place_index
+from policy_kb.schema import Amount, Source
+from screening.facts import parse_facts
+
+_CONDITIONS: dict[tuple[int, str, str], Node] = {}
+
+
+def category_condition(kb: KnowledgeBase, loaded: LoadedPack, category_id: str) -> Node:
+    """The category's own condition, ANDed with the pack's base where the category uses it."""
+    key = (id(kb), loaded.id, category_id)
+    node = _CONDITIONS.get(key)
+    if node is None:
+        cat = next(c for c in loaded.pack.categories if c.id == category_id)
+        when = loaded.categories[category_id]
+        node = All([loaded.base, when], None) if (cat.base and loaded.base) else when
+        _CONDITIONS[key] = node
+    return node
+
+
+def source_json(src: Source, loaded: LoadedPack) -> dict[str, Any]:
+    out = {"document": src.document or loaded.pack.document, "clause": src.clause,
+           "quote": " ".join(src.quote.split())}
+    if src.grade:
+        out["grade"] = src.grade
+    return out
+
+
+def derive(facts: dict[str, Any]) -> dict[str, Any]:
+    """Facts implied by others: a child given in months is 0 years old."""
+    child = facts.get("child")
+    if child and child.get("age") is None and child.get("age_months") is not None:
+        facts = {**facts, "child": {**child, "age": 0}}
+    return facts
+
+
+@dataclass
+class _Cat:
+    loaded: LoadedPack
+    id: str
+    name: str
+    topic: str
+    outcome: Outcome
+    base: Outcome | None
+    when: Outcome
+    visible: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.loaded.id}:{self.id}"
+
+
+def _amount(kb: KnowledgeBase, loaded: LoadedPack, amount: Amount,
+            overrides: dict[str, float]) -> dict[str, Any]:
+    pack = loaded.pack
+
+    def annual(name: str) -> tuple[float | None, list[dict[str, Any]]]:
+        if name in pack.parameters:
+            param = pack.parameters[name]
+            value = overrides.get(f"{loaded.id}.{name}", param.value)
+            info = {"id": name, "label": param.label, "unit": param.unit, "value": value,
+                    "year": param.year if name not in overrides else None}
+            return value, [info]
+        std = pack.standards[name]
+        base, params = annual(std.of)
+        return (None if base is None else base * std.factor), params
+
+    out: dict[str, Any] = {"text": amount.text, "per_month": None, "parameters": []}
+    if amount.floor_per_month is not None:
+        out["floor_per_month"] = amount.floor_per_month
+    if amount.fixed_per_month is not None:
+        out["per_month"] = amount.fixed_per_month
+    if amount.of:
+        base, params = annual(amount.of)
+        out["parameters"] = params
+        if base is not None:
+            per_month = base * (amount.factor or 1) / 12
+            if amount.floor_per_month is not None:
+                per_month = max(per_month, amount.floor_per_month)
+            out["per_month"] = round(per_month, 2)
+    return out
+
+
+def screen(raw_facts: Any, kb: KnowledgeBase | None = None,
+           parameters: dict[str, float] | None = None) -> dict[str, Any]:
+    """Screen one family. Raises FactsError on bad input."""
+    kb = kb or load_kb()
+    facts = derive(parse_facts(raw_facts))
+    match = place_index(kb).resolve(facts["region"])
+    stack = [kb.packs[pid] for pid in place_index(kb).packs_for(match.node)]
+    return _screen(kb, facts, match, stack, parameters or {})
+
+
+def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
+            stack: list[LoadedPack], overrides: dict[str, float]) -> dict[str, Any]:
+    ctx = Context(kb.describe)
+    notes: list[str] = []
+
+    # categories, layered by topic
+    cats: list[_Cat] = []
+    topics: dict[str, LoadedPack] = {}
+    for loaded in stack:
+        for cat in loaded.pack.categories:
+            when = loaded.categories[cat.id].evaluate(facts, ctx)
+            base = loaded.base.evaluate(facts, ctx) if (cat.base and loaded.base) else None
+            outcome = category_condition(kb, loaded, cat.id).evaluate(facts, ctx)
+            visible = cat.topic not in topics or topics[cat.topic] is loaded
+            topics.setdefault(cat.topic, loaded)
+            cats.append(_Cat(loaded, cat.id, cat.name, cat.topic, outcome, base, when, visible))
+    by_key = {c.key: c for c in cats}
+
+    def cat_json(c: _Cat) -> dict[str, Any]:
+        spec = next(x for x in c.loaded.pack.categories if x.id == c.id)
+        out = {"id": c.key, "name": c.name, "summary": spec.summary,
+               "document": c.loaded.pack.document, "source": source_json(spec.source, c.loaded)}
+        if spec.definition_source:
+            out["definition_source"] = source_json(spec.definition_source, c.loaded)
+        return out
+
+    categories, possible, near_misses = [], [], []
+    missing: dict[str, dict[str, Any]] = {}
+    for c in cats:
+        if not c.visible:
+            if c.outcome.value is True:
+                newer = topics[c.topic]
+                notes.append(f"{c.loaded.pack.document}的「{c.name}」与{newer.pack.document}"
+                             f"同属一类，以较新的{newer.pack.document}为准。")
+            continue
+        if c.outcome.value is True:
+            item = cat_json(c)
+            why = "，".join(dict.fromkeys(r for r in c.when.reasons if r))
+            categories.append({**item, "why": why or item["summary"]})
+        elif c.outcome.value is None:
+            paths = sorted(dict.fromkeys(c.outcome.unknown))
+            possible.append({**cat_json(c), "missing": paths})
+            for path in paths:
+                missing.setdefault(path, {"fact": path, "could_add": []})["could_add"].append(c.name)
+        else:
+            failure = _near_miss(c)
+            if failure is not None:
+                near_misses.append({**cat_json(c), "reason": failure[0], "would_change": failure[1]})
+
+    true_keys = {c.key for c in cats if c.outcome.value is True}
+    open_keys = {c.key for c in cats if c.outcome.value is None}
+
+    def qualified(loaded: LoadedPack, cid: str) -> str:
+        return cid if ":" in cid else f"{loaded.id}:{cid}"
+
+    # entitlements, layered by topic
+    entitlements: list[dict[str, Any]] = []
+    ent_topics: dict[str, LoadedPack] = {}
+    applied: set[str] = set()
+    for loaded in stack:
+        for ent in loaded.pack.entitlements:
+            owner = ent_topics.setdefault(ent.topic, loaded)
+            cat_keys = [qualified(loaded, cid) for cid in ent.for_categories]
+            via = [by_key[k].name for k in cat_keys if k in true_keys]
+            cats_ok: bool | None = True
+            if cat_keys:
+                cats_ok = True if via else (None if any(k in open_keys for k in cat_keys) else False)
+            when_ok = loaded.entitlements[ent.id].evaluate(facts, ctx) if ent.when else None
+            when_val = when_ok.value if when_ok is not None else True
+            value = (cats_ok and when_val) if (cats_ok is not None and when_val is not None) else (
+                False if (cats_ok is False or when_val is False) else None)
+            if value is None:
+                if cats_ok is True and when_ok is not None:
+                    for path in dict.fromkeys(when_ok.unknown):
+                        missing.setdefault(path, {"fact": path, "could_add": []})["could_add"].append(ent.name)
+                continue
+            if value is False:
+                continue
+            if owner is not loaded:
+                notes.append(f"{loaded.pack.document}规定的「{ent.name}」已由{owner.pack.document}"
+                             f"的新规定替代，以新规定为准。")
+                continue
+            applied.add(f"{loaded.id}:{ent.id}")
+            item = {
+                "id": f"{loaded.id}:{ent.id}", "name": ent.name, "kind": ent.kind, "detail": ent.detail,
+                "department": ent.department, "document": loaded.pack.document,
+                "for": via, "because": "，".join(when_ok.reasons) if when_ok else "",
+                "source": source_json(ent.source, loaded),
+            }
+            item["amount"] = _amount(kb, loaded, ent.amount, overrides) if ent.amount else None
+            entitlements.append(item)
+
+    stacking = []
+    for loaded in stack:
+        for group in loaded.pack.stacking:
+            members = [f"{loaded.id}:{m}" for m in group.members]
+            hits = [m for m in members if m in applied]
+            if (members and len(hits) >= 2) or (not members and applied and
+                                                 any(e.startswith(loaded.id + ":") for e in applied)):
+                names = [e["name"] for e in entitlements if e["id"] in hits]
+                stacking.append({"rule": group.rule, "text": group.text, "applies_to": names,
+                                 "document": loaded.pack.document,
+                                 "source": source_json(group.source, loaded)})
+                for e in entitlements:
+                    if e["id"] in hits:
+                        e.setdefault("stacking", []).append(group.rule)
+
+    # documents, procedure
+    anything = bool(categories or possible or entitlements)
+    documents: list[dict[str, Any]] = []
+    procedure: list[dict[str, Any]] = []
+    if anything:
+        seen_docs: set[str] = set()
+        for loaded in stack:
+            for doc in loaded.pack.documents:
+                if doc.name in seen_docs:
+                    continue
+                cond = loaded.documents[doc.id]
+                if cond is not None and cond.evaluate(facts, ctx).value is not True:
+                    continue
+                if doc.for_categories and not any(
+                        qualified(loaded, c) in true_keys | open_keys for c in doc.for_categories):
+                    continue
+                seen_docs.add(doc.name)
+                documents.append({"id": f"{loaded.id}:{doc.id}", "name": doc.name, "detail": doc.detail,
+                                  "why": doc.why, "grade": doc.grade, "document": loaded.pack.document,
+                                  "source": source_json(doc.source, loaded)})
+        for loaded in stack:
+            for proc in loaded.pack.procedures:
+                keys = [qualified(loaded, c) for c in proc.for_categories]
+                if keys and not any(k in true_keys | open_keys for k in keys):
+                    continue
+                procedure.append({
+                    "id": f"{loaded.id}:{proc.id}", "name": proc.name, "office": proc.office,
+                    "document": loaded.pack.document, "notes": proc.notes,
+                    "steps": [{"text": s.text, "working_days": s.working_days, "grade": s.grade,
+                               "source": source_json(s.source, loaded)} for s in proc.steps],
+                })
+
+    # safety
+    urgent = False
+    urgent_why: list[str] = []
+    for loaded in stack:
+        if loaded.urgent is not None:
+            out = loaded.urgent.evaluate(facts, ctx)
+            if out.value is True:
+                urgent = True
+                urgent_why += out.reasons
+    hotlines: list[dict[str, Any]] = []
+    seen_numbers: set[str] = set()
+    for loaded in stack:
+        for h in loaded.pack.hotlines:
+            if h.number not in seen_numbers:
+                seen_numbers.add(h.number)
+                hotlines.append({"number": h.number, "name": h.name, "document": loaded.pack.document})
+    hotlines.sort(key=lambda h: h["number"] != "110")
+
+    local = [p for p in stack if p.id != NATIONAL]
+    if not local:
+        notes.insert(0, kb.national.pack.notes[0])
+    for loaded in local:
+        notes += loaded.pack.notes
+
+    return {
+        "region": {
+            "input": match.input,
+            "matched": match.node.name if match.node else None,
+            "how": match.how,
+            "candidates": match.candidates,
+            "policies": [p.pack.document for p in local],
+            "packs": [p.id for p in stack],
+        },
+        "urgent": urgent,
+        "urgent_why": list(dict.fromkeys(urgent_why)),
+        "hotlines": hotlines,
+        "categories": categories,
+        "possible_categories": possible,
+        "near_misses": near_misses,
+        "entitlements": entitlements,
+        "stacking": stacking,
+        "documents": documents,
+        "procedure": procedure,
+        "missing_facts": list(missing.values()),
+        "notes": list(dict.fromkeys(notes)),
+        "kb_version": kb.version,
+    }
+
+
+def _near_miss(c: _Cat) -> tuple[str, str] | None:
+    """A category out of reach for one stated reason: (what the facts say, what would change it)."""
+    if c.base is not None and c.base.value is False and c.when.value is True:
+        failed = c.base.failed
+    elif (c.base is None or c.base.value is not False) and c.when.value is False:
+        failed = c.when.failed
+    else:
+        return None
+    if len(failed) == 1 and failed[0].why_not:
+        return failed[0].actual, failed[0].why_not
+    return None
