@@ -92,6 +92,11 @@ class Describer:
             return template.format_map(_Blank(value))
         if path.endswith("situations") and isinstance(value, list):
             return "、".join(self.situation(v) for v in value) or self.vocab["no_situation"]
+        if value is None and not isinstance(entry, dict):
+            owner = table.get(path.rsplit(".", 1)[0])
+            if isinstance(owner, dict) and (None in owner or "null" in owner):
+                return owner.get(None, owner.get("null"))
+            return self.vocab["unknown_value"]
         if entry is None:
             return f"{path}={value}"
         if isinstance(entry, dict):

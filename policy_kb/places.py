@@ -72,10 +72,17 @@ class PlaceIndex:
                     sub = self._node(place.name + inc, strip_suffix(inc), place.name)
                     sub.aliases |= {inc, place.short + inc, place.short + strip_suffix(inc)}
         self.by_alias: dict[str, PlaceNode] = {}
+        declared: dict[str, PlaceNode] = {}  # names a pack wrote: they win over derived short forms
+        for node in self.nodes.values():
+            for alias in {normalise(a) for a in node.aliases | {node.name}}:
+                if alias in declared and node.packs and not declared[alias].packs:
+                    declared[alias] = node
+                declared.setdefault(alias, node)
         for node in self.nodes.values():
             names = {normalise(a) for a in node.aliases | {node.name, node.short}}
             names |= {strip_suffix(n) for n in names}
-            node.aliases = {n for n in names if len(n) >= MIN_FUZZY_LEN}
+            node.aliases = {n for n in names if len(n) >= MIN_FUZZY_LEN
+                            and declared.get(n, node) is node}
             for alias in node.aliases:
                 current = self.by_alias.get(alias)
                 if current is None or self.depth(node) > self.depth(current):

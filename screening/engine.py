@@ -197,11 +197,14 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
             item["amount"] = _amount(kb, loaded, ent.amount, overrides) if ent.amount else None
             entitlements.append(item)
 
+    # a stacking rule names entitlements; where a local pack owns that topic, its item stands in
+    topic_of = {f"{p.id}:{e.id}": e.topic for p in stack for e in p.pack.entitlements}
     stacking = []
     for loaded in stack:
         for group in loaded.pack.stacking:
             members = [f"{loaded.id}:{m}" for m in group.members]
-            hits = [m for m in members if m in applied]
+            member_topics = {topic_of[m] for m in members}
+            hits = [e for e in applied if topic_of[e] in member_topics]
             if (members and len(hits) >= 2) or (not members and applied and
                                                  any(e.startswith(loaded.id + ":") for e in applied)):
                 names = [e["name"] for e in entitlements if e["id"] in hits]
