@@ -149,6 +149,8 @@ def answer(state: dict[str, Any], q: dict[str, Any], text: str) -> str | None:
     """Apply an answer; return an error message key when the answer cannot be understood."""
     facts = state["facts"]
     kind = q["kind"]
+    if kind != "place" and text.strip() in UNSURE_WORDS:
+        return None  # left unknown: unknown is not false
     if kind == "place":
         match = place_index(load_kb()).resolve(text)
         if not text.strip() or len(text) > 60:
@@ -160,8 +162,6 @@ def answer(state: dict[str, Any], q: dict[str, Any], text: str) -> str | None:
         if choice is None:
             return "choice_invalid"
         _apply_choice(q, choice, facts)
-    elif text.strip() in UNSURE_WORDS:
-        return None  # left unknown: unknown is not false
     elif kind == "age":
         years = parse_age(text)
         if years is None:
