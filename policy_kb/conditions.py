@@ -47,6 +47,12 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
+    partial: int = 0  # when false: how many parts did hold (the closest branch explains a near miss)
+    open_parts: int = 0  # when false: parts still unknown beside the failure (then no near miss)
+
+
+def _closest(outs: list[Outcome]) -> Outcome:
+    return max(outs, key=lambda o: (o.partial, -len(o.failed)))
 
 
 def _paths(model: type, prefix: str = "") -> set[str]:
@@ -197,8 +203,7 @@ class All(Node):
     def evaluate(self, root: dict, ctx: Context) -> Outcome:
         outs = [p.evaluate(root, ctx) for p in self.parts]
         if any(o.value is False for o in outs):
-            failed = [f for o in outs if o.value is False for f in o.failed]
-            return self._fail(Outcome(False, failed=failed), ctx)
+            return self._fail(_combine_all(outs), ctx)
         if all(o.value is True for o in outs):
             return Outcome(True, reasons=[r for o in outs for r in o.reasons])
         return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
@@ -217,8 +222,9 @@ class AnyOf(Node):
             if o.value is True:
                 return o
         if all(o.value is False for o in outs):
-            closest = min(outs, key=lambda o: len(o.failed))
-            return self._fail(Outcome(False, failed=list(closest.failed)), ctx)
+            closest = _closest(outs)
+            return self._fail(Outcome(False, failed=list(closest.failed), partial=closest.partial,
+                                      open_parts=closest.open_parts), ctx)
         return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
 
 
@@ -298,7 +304,12 @@ class Parents(Node):
 
 def _combine_all(outs: list[Outcome]) -> Outcome:
     if any(o.value is False for o in outs):
-        return Outcome(False, failed=[f for o in outs if o.value is False for f in o.failed])
+        partial = sum(o.partial if o.value is False else max(1, len(o.reasons)) if o.value else 0
+                      for o in outs)
+        open_parts = sum(1 if o.value is None else o.open_parts if o.value is False else 0
+                         for o in outs)
+        return Outcome(False, failed=[f for o in outs if o.value is False for f in o.failed],
+                       partial=partial, open_parts=open_parts)
     if all(o.value is True for o in outs):
         return Outcome(True, reasons=[r for o in outs for r in o.reasons])
     return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
@@ -309,7 +320,9 @@ def _combine_any(outs: list[Outcome]) -> Outcome:
         if o.value is True:
             return o
     if all(o.value is False for o in outs):
-        return Outcome(False, failed=list(min(outs, key=lambda o: len(o.failed)).failed))
+        closest = _closest(outs)
+        return Outcome(False, failed=list(closest.failed), partial=closest.partial,
+                       open_parts=closest.open_parts)
     return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
 
 

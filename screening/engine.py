@@ -160,13 +160,11 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
     def qualified(loaded: LoadedPack, cid: str) -> str:
         return cid if ":" in cid else f"{loaded.id}:{cid}"
 
-    # entitlements, layered by topic
-    entitlements: list[dict[str, Any]] = []
-    ent_topics: dict[str, LoadedPack] = {}
-    applied: set[str] = set()
+    # entitlements, layered by topic: for one topic, the newest pack whose item applies to this
+    # child speaks; an older item of that topic still applies where no newer one covers the child
+    evaluated: list[tuple[LoadedPack, Any, bool, list[str], Outcome | None]] = []
     for loaded in stack:
         for ent in loaded.pack.entitlements:
-            owner = ent_topics.setdefault(ent.topic, loaded)
             cat_keys = [qualified(loaded, cid) for cid in ent.for_categories]
             via = [by_key[k].name for k in cat_keys if k in true_keys]
             cats_ok: bool | None = True
@@ -174,37 +172,44 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
                 cats_ok = True if via else (None if any(k in open_keys for k in cat_keys) else False)
             when_ok = loaded.entitlements[ent.id].evaluate(facts, ctx) if ent.when else None
             when_val = when_ok.value if when_ok is not None else True
-            value = (cats_ok and when_val) if (cats_ok is not None and when_val is not None) else (
-                False if (cats_ok is False or when_val is False) else None)
-            if value is None:
+            if cats_ok is False or when_val is False:
+                continue
+            if cats_ok is None or when_val is None:
                 if cats_ok is True and when_ok is not None:
                     for path in dict.fromkeys(when_ok.unknown):
                         missing.setdefault(path, {"fact": path, "could_add": []})["could_add"].append(ent.name)
                 continue
-            if value is False:
-                continue
-            if owner is not loaded:
-                notes.append(f"{loaded.pack.document}规定的「{ent.name}」已由{owner.pack.document}"
-                             f"的新规定替代，以新规定为准。")
-                continue
-            applied.add(f"{loaded.id}:{ent.id}")
-            item = {
-                "id": f"{loaded.id}:{ent.id}", "name": ent.name, "kind": ent.kind, "detail": ent.detail,
-                "department": ent.department, "document": loaded.pack.document,
-                "for": via, "because": "，".join(when_ok.reasons) if when_ok else "",
-                "source": source_json(ent.source, loaded),
-            }
-            item["amount"] = _amount(kb, loaded, ent.amount, overrides) if ent.amount else None
-            entitlements.append(item)
+            evaluated.append((loaded, ent, True, via, when_ok))
+
+    entitlements: list[dict[str, Any]] = []
+    ent_topics: dict[str, LoadedPack] = {}
+    applied: set[str] = set()
+    for loaded, ent, _, via, when_ok in evaluated:
+        owner = ent_topics.setdefault(ent.topic, loaded)
+        if owner is not loaded:
+            notes.append(f"{loaded.pack.document}规定的「{ent.name}」已由{owner.pack.document}"
+                         f"的新规定替代，以新规定为准。")
+            continue
+        applied.add(f"{loaded.id}:{ent.id}")
+        entitlements.append({
+            "id": f"{loaded.id}:{ent.id}", "name": ent.name, "kind": ent.kind, "detail": ent.detail,
+            "department": ent.department, "document": loaded.pack.document,
+            "for": via, "because": "，".join(when_ok.reasons) if when_ok else "",
+            "source": source_json(ent.source, loaded),
+            "amount": _amount(kb, loaded, ent.amount, overrides) if ent.amount else None,
+        })
 
     # a stacking rule names entitlements; where a local pack owns that topic, its item stands in
     topic_of = {f"{p.id}:{e.id}": e.topic for p in stack for e in p.pack.entitlements}
+    own_rules = {p.id for p in stack if p.pack.stacking}
     stacking = []
     for loaded in stack:
         for group in loaded.pack.stacking:
             members = [f"{loaded.id}:{m}" for m in group.members]
             member_topics = {topic_of[m] for m in members}
-            hits = [e for e in applied if topic_of[e] in member_topics]
+            # a pack that states its own stacking rules is not overruled by another pack's
+            hits = [e for e in applied if topic_of[e] in member_topics and (
+                e.split(":")[0] == loaded.id or e.split(":")[0] not in own_rules)]
             if (members and len(hits) >= 2) or (not members and applied and
                                                  any(e.startswith(loaded.id + ":") for e in applied)):
                 names = [e["name"] for e in entitlements if e["id"] in hits]
@@ -301,6 +306,8 @@ def _near_miss(c: _Cat) -> tuple[str, str] | None:
     if c.base is not None and c.base.value is False and c.when.value is True:
         failed = c.base.failed
     elif (c.base is None or c.base.value is not False) and c.when.value is False:
+        if c.when.open_parts:
+            return None  # other parts are still unknown: ask, do not announce a near miss
         failed = c.when.failed
     else:
         return None

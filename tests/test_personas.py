@@ -37,3 +37,12 @@ def test_persona(persona):
         assert word in dump(result)
     for category in result["categories"] + result["entitlements"]:
         assert category["source"]["quote"] and category["source"]["document"]
+
+
+@pytest.mark.skipif(SHARED is None, reason="../shared/spec/personas.yaml is not beside the repository")
+@pytest.mark.parametrize("persona", PERSONAS, ids=[p["id"] for p in PERSONAS])
+def test_persona_reads_as_text(persona):
+    from templates import render_text
+
+    text = render_text("text/screen.txt.j2", r=screen(persona["facts"]))
+    assert "地区" in text and "None" not in text
