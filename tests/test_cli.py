@@ -85,52 +85,42 @@ def test_kb_check_passes():
     assert "kb check: ok" in out.stdout
 
 
-def _copy_packs(tmp_path) -> Path:
+def check_broken_national_pack(tmp_path, old: str, new: str):
+    """Run `kb check` on a copy of the packs whose national pack has `old` replaced by `new`."""
     packs = tmp_path / "packs"
     shutil.copytree(REPO / "policy_kb" / "packs", packs)
-    return packs
+    path = packs / "national.yaml"
+    text = path.read_text("utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), "utf-8")
+    out = run("kb", "check", "--packs", str(packs))
+    assert out.returncode == 1
+    return out.stderr
 
 
 @needs_shared()
 def test_kb_check_catches_an_invented_quote(tmp_path):
-    packs = _copy_packs(tmp_path)
-    path = packs / "national.yaml"
-    text = path.read_text("utf-8")
-    path.write_text(text.replace("与当地孤儿保障标准相衔接\n", "每月发放一万元\n", 1), "utf-8")
-    out = run("kb", "check", "--packs", str(packs))
-    assert out.returncode == 1
-    assert "quote not found" in out.stderr and "fact_unattended_allowance" in out.stderr
+    err = check_broken_national_pack(tmp_path, "与当地孤儿保障标准相衔接\n", "每月发放一万元\n")
+    assert "quote not found" in err and "fact_unattended_allowance" in err
 
 
 def test_kb_check_names_file_and_key_of_a_broken_pack(tmp_path):
-    packs = _copy_packs(tmp_path)
-    path = packs / "national.yaml"
-    path.write_text(path.read_text("utf-8").replace("fact: child.hukou_local", "fact: child.hukou_locale", 1), "utf-8")
-    out = run("kb", "check", "--packs", str(packs))
-    assert out.returncode == 1
-    assert "national.yaml" in out.stderr and "child.hukou_locale" in out.stderr
+    err = check_broken_national_pack(tmp_path, "fact: child.hukou_local", "fact: child.hukou_locale")
+    assert "national.yaml" in err and "child.hukou_locale" in err
 
 
 def test_kb_check_catches_an_unreachable_category(tmp_path):
-    packs = _copy_packs(tmp_path)
-    path = packs / "national.yaml"
-    text = path.read_text("utf-8")
-    broken = text.replace("        - {fact: child.hiv, is: infected}",
-                          "        - {fact: child.hiv, is: infected}\n        - {fact: child.hiv, is: none}", 1)
-    assert broken != text
-    path.write_text(broken, "utf-8")
-    out = run("kb", "check", "--packs", str(packs))
-    assert out.returncode == 1
-    assert "hiv_infected" in out.stderr and "unreachable" in out.stderr
+    line = "        - {fact: child.hiv, is: infected}"
+    err = check_broken_national_pack(tmp_path, line, line + "\n        - {fact: child.hiv, is: none}")
+    assert "hiv_infected" in err and "unreachable" in err
 
 
 def test_kb_check_catches_a_missing_source(tmp_path):
-    packs = _copy_packs(tmp_path)
-    path = packs / "national.yaml"
-    text = path.read_text("utf-8")
-    start = text.index("    source:\n      document: 国办发〔2010〕54号")
-    end = text.index("  - id: fact_unattended\n")
-    path.write_text(text[:start] + text[end:], "utf-8")
-    out = run("kb", "check", "--packs", str(packs))
-    assert out.returncode == 1
-    assert "national.yaml" in out.stderr and "source" in out.stderr
+    source = """    source:
+      document: 国办发〔2010〕54号
+      clause: 孤儿
+      quote: Under 18, 失去父母、查找不到生父母, recognised by 县级以上民政
+      grade: T
+"""
+    err = check_broken_national_pack(tmp_path, source, "")
+    assert "national.yaml" in err and "source" in err
