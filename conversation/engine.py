@@ -107,10 +107,6 @@ def next_question(state: dict[str, Any], result: dict[str, Any] | None) -> dict[
     return None
 
 
-def _screen(facts: dict[str, Any]) -> dict[str, Any]:
-    return screen(facts)
-
-
 def has_danger(text: str) -> bool:
     return any(word in text for word in DANGER_WORDS)
 
@@ -216,7 +212,7 @@ def step(state: dict[str, Any] | None, text: str) -> tuple[dict[str, Any], list[
     elif not state["current"] and not state["done"]:
         replies.append(Reply("welcome"))
     try:
-        result = _screen(state["facts"]) if "region" in state["facts"] else None
+        result = screen(state["facts"]) if "region" in state["facts"] else None
     except FactsError:
         result = None
     q = next_question(state, result)

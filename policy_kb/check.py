@@ -179,7 +179,6 @@ def check(kb_dir: Path = PACKS_DIR, shared: Path | None = None) -> list[Problem]
             if not reachable(kb, loaded, cat.id):
                 problems.append(Problem(loaded.id, f"categories.{cat.id}",
                                         "unreachable: no facts found that make it apply"))
-        used = {cid for e in loaded.pack.entitlements for cid in e.for_categories}
         for key, src in sources_of(loaded):
             if not src.clause.strip():
                 problems.append(Problem(loaded.id, key, "source without a clause"))
@@ -187,7 +186,6 @@ def check(kb_dir: Path = PACKS_DIR, shared: Path | None = None) -> list[Problem]
             for key, src in sources_of(loaded):
                 if src.grade is None:
                     problems.append(Problem(loaded.id, key, "national item without a grade (T/P/U)"))
-        del used
     shared = shared or shared_dir()
     if shared is not None:
         problems += check_quotes(kb, shared)

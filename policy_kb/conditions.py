@@ -201,12 +201,7 @@ class All(Node):
         return set().union(*(p.facts() for p in self.parts))
 
     def evaluate(self, root: dict, ctx: Context) -> Outcome:
-        outs = [p.evaluate(root, ctx) for p in self.parts]
-        if any(o.value is False for o in outs):
-            return self._fail(_combine_all(outs), ctx)
-        if all(o.value is True for o in outs):
-            return Outcome(True, reasons=[r for o in outs for r in o.reasons])
-        return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
+        return self._fail(combine_all([p.evaluate(root, ctx) for p in self.parts]), ctx)
 
 
 class AnyOf(Node):
@@ -217,15 +212,7 @@ class AnyOf(Node):
         return set().union(*(p.facts() for p in self.parts))
 
     def evaluate(self, root: dict, ctx: Context) -> Outcome:
-        outs = [p.evaluate(root, ctx) for p in self.parts]
-        for o in outs:
-            if o.value is True:
-                return o
-        if all(o.value is False for o in outs):
-            closest = _closest(outs)
-            return self._fail(Outcome(False, failed=list(closest.failed), partial=closest.partial,
-                                      open_parts=closest.open_parts), ctx)
-        return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
+        return self._fail(combine_any([p.evaluate(root, ctx) for p in self.parts]), ctx)
 
 
 class Not(Node):
@@ -288,21 +275,21 @@ class Parents(Node):
     def evaluate(self, root: dict, ctx: Context) -> Outcome:
         f_one = lambda role: self._on(self.one, role, root, ctx)  # noqa: E731
         if self.mode == "both":
-            combined = _combine_all([f_one("father"), f_one("mother")])
+            combined = combine_all([f_one("father"), f_one("mother")])
         elif self.mode == "either":
-            combined = _combine_any([f_one("father"), f_one("mother")])
+            combined = combine_any([f_one("father"), f_one("mother")])
         else:  # one_and_other
             assert self.other is not None
             pairs = []
             for first, second in (("father", "mother"), ("mother", "father")):
                 pairs.append(
-                    _combine_all([f_one(first), self._on(self.other, second, root, ctx)])
+                    combine_all([f_one(first), self._on(self.other, second, root, ctx)])
                 )
-            combined = _combine_any(pairs)
+            combined = combine_any(pairs)
         return self._fail(combined, ctx)
 
 
-def _combine_all(outs: list[Outcome]) -> Outcome:
+def combine_all(outs: list[Outcome]) -> Outcome:
     if any(o.value is False for o in outs):
         partial = sum(o.partial if o.value is False else max(1, len(o.reasons)) if o.value else 0
                       for o in outs)
@@ -315,7 +302,7 @@ def _combine_all(outs: list[Outcome]) -> Outcome:
     return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
 
 
-def _combine_any(outs: list[Outcome]) -> Outcome:
+def combine_any(outs: list[Outcome]) -> Outcome:
     for o in outs:
         if o.value is True:
             return o

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from policy_kb.conditions import All, Context, Node, Outcome
+from policy_kb.conditions import All, Context, Node, Outcome, combine_all
 from policy_kb.loader import NATIONAL, KnowledgeBase, LoadedPack, load_kb
 from policy_kb.places import PlaceMatch, place_index
 from policy_kb.schema import Amount, Source
@@ -117,7 +117,7 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
         for cat in loaded.pack.categories:
             when = loaded.categories[cat.id].evaluate(facts, ctx)
             base = loaded.base.evaluate(facts, ctx) if (cat.base and loaded.base) else None
-            outcome = category_condition(kb, loaded, cat.id).evaluate(facts, ctx)
+            outcome = when if base is None else combine_all([base, when])  # = category_condition
             visible = cat.topic not in topics or topics[cat.topic] is loaded
             topics.setdefault(cat.topic, loaded)
             cats.append(_Cat(loaded, cat.id, cat.name, cat.topic, outcome, base, when, visible))
