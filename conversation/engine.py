@@ -1,236 +1,522 @@
-"""The conversation engine: (state, input) → (new state, replies). It knows nothing of Telegram.
+"""The conversation engine: (state, input) → (new state, replies, notices). It knows nothing of Telegram.
 
-State is a plain JSON-able dict, so an adapter can keep it in the database and a restart — or
-another process — continues where the user was.  Replies are template names with their context;
-each adapter renders them (plain text for the console, HTML for Telegram).
+State is a plain JSON-able dict that the adapters keep in the database, written on every step, so
+a restart — or another process — continues exactly where the user was.  Replies are templates with
+their context and buttons; each adapter renders them.  Work that needs the database (filing a case,
+listing one's cases, forgetting one's data) goes through `services` (casework/service.py).
 
-The questionnaire is data (policy_kb/questionnaire.yaml).  After every answer the family is
-screened again and the next question is the first one that sets a fact still listed among the
-result's missing facts: nothing is asked that cannot change the answer, and the questions stop
-when nothing left can.
+The flow: who is answering → place → safety → the family's situation, asking only what can still
+change the result → summary (any answer can be changed) → result → documents checklist → consent →
+identity → a filed pre-application.  Danger words in any message show what to do now, first.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
-from conversation.parsing import parse_age, parse_disability, parse_months
+from conversation import questionnaire as qn
+from conversation.idcard import age_on, check_id, mask_id, mask_phone
+from conversation.model import Button, Input, Notice, Reply, Who, rows
 from policy_kb.loader import load_kb
 from policy_kb.places import place_index
 from screening.engine import screen
 from screening.facts import FactsError
 
-QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "policy_kb" / "questionnaire.yaml"
-DANGER_WORDS = ("打我", "打他", "打她", "被打", "挨打", "虐待", "性侵", "猥亵", "强奸", "不给饭吃",
-                "关起来", "一个人在家", "没人管", "离家出走", "拐卖", "想死", "自杀")
-BACK_WORDS = ("返回", "上一步", "back")
+FILING = yaml.safe_load(qn.QUESTIONNAIRE.read_text(encoding="utf-8"))["filing"]
+FILING_BY_ID = {f["id"]: f for f in FILING}
+BACK_WORDS = ("返回", "上一步", "back", "/back")
 RESTART_WORDS = ("/restart", "重新开始")
 CANCEL_WORDS = ("/cancel", "取消")
-UNSURE_WORDS = ("不确定", "不知道", "不清楚", "不想说", "跳过")
+PHONE = re.compile(r"1[3-9]\d{9}")
+STATE_VERSION = 2
+_DANGER_WORDS = ("打我", "打他", "打她", "被打", "挨打", "虐待", "性侵", "猥亵", "强奸", "不给饭吃",
+                 "关起来", "一个人在家", "没人管", "离家出走", "拐卖", "想死", "自杀")
+
+
+def detect_danger(text: str) -> list[str]:  # replaced by freetext.danger
+    return [w for w in _DANGER_WORDS if w in text]
+
+
+class Services(Protocol):
+    def file_case(self, *, who: Who, state: dict[str, Any], facts: dict[str, Any],
+                  result: dict[str, Any]) -> tuple[dict[str, Any], list[Notice]]: ...
+
+    def my_cases(self, *, who: Who) -> list[dict[str, Any]]: ...
+
+    def forget(self, *, who: Who) -> dict[str, Any]: ...
 
 
 @dataclass
-class Reply:
-    template: str
-    context: dict[str, Any] = field(default_factory=dict)
-    choices: list[str] = field(default_factory=list)
+class Outcome:
+    state: dict[str, Any]
+    replies: list[Reply] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
 
 
-def load_questions() -> list[dict[str, Any]]:
-    questions = yaml.safe_load(QUESTIONNAIRE.read_text(encoding="utf-8"))["questions"]
-    for q in questions:  # every choice question can be left open: unknown is not false
-        if q["kind"] == "choice" and not any(c["set"] == {} for c in q["choices"]):
-            q["choices"] = [*q["choices"], {"label": "不确定", "set": {}}]
-    return questions
+def new_state(keep: dict[str, Any] | None = None) -> dict[str, Any]:
+    state = {"v": STATE_VERSION, "stage": "role", "acting": None, "asked": [], "answers": {},
+             "previous": {}, "current": None, "editing": False, "place": None, "urgent": False,
+             "danger": [], "docs": {}, "identity": {}, "field": None, "filed": [], "referral": None,
+             "buttons": [], "nonce": secrets.token_hex(6)}
+    if keep:
+        state["referral"] = keep.get("referral")
+        state["urgent"] = False
+    return state
 
 
-QUESTIONS = load_questions()
-BY_ID = {q["id"]: q for q in QUESTIONS}
+# ---------------------------------------------------------------- facts and result
+
+def facts_of(state: dict[str, Any]) -> dict[str, Any]:
+    return qn.rebuild(state)
 
 
-def new_state() -> dict[str, Any]:
-    return {"facts": {}, "asked": [], "history": [], "current": None, "done": False, "urgent": False}
+def result_of(facts: dict[str, Any]) -> dict[str, Any] | None:
+    if "region" not in facts:
+        return None
+    try:
+        return screen(facts)
+    except FactsError:
+        return None
 
 
-def set_fact(facts: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    cur = facts
-    for part in parts[:-1]:
-        if not isinstance(cur.get(part), dict):
-            cur[part] = {}
-        cur = cur[part]
-    cur[parts[-1]] = value
+def hotlines(result: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """110 first, then the hotlines of the place's packs (all packs when the place is not known)."""
+    if result and result.get("hotlines"):
+        found = result["hotlines"]
+    else:
+        found = [{"number": h.number, "name": h.name} for p in load_kb().packs.values() for h in p.pack.hotlines]
+    out, seen = [], set()
+    for h in found:
+        if h["number"] not in seen:
+            seen.add(h["number"])
+            out.append({"number": h["number"], "name": h["name"]})
+    return sorted(out, key=lambda h: h["number"] != "110")
 
 
-def get_fact(facts: dict[str, Any], path: str, default: Any = None) -> Any:
-    cur: Any = facts
-    for part in path.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return default
-        cur = cur[part]
-    return cur
+# ---------------------------------------------------------------- asking
+
+def _progress(state: dict[str, Any], facts: dict[str, Any], result: dict[str, Any] | None) -> tuple[int, int]:
+    done = len(state["asked"]) + 1  # the role question counts as step 1
+    left = len(qn.open_questions(state, facts, result))
+    if "region" not in state["answers"]:
+        left = max(left, 8)  # before the place is known, a typical family answers about eight
+    return done + 1, done + left + 1  # + the summary
 
 
-def _relevant(q: dict[str, Any], facts: dict[str, Any]) -> bool:
-    cond = q.get("ask_if")
-    if not cond:
-        return True
-    if "parents_situation" in cond:
-        spec = cond["parents_situation"]
-        return bool(set(get_fact(facts, f"{spec['role']}.situations", []) or []) & set(spec["any"]))
-    if "parents_situation_not" in cond:
-        spec = cond["parents_situation_not"]
-        return not set(get_fact(facts, f"{spec['role']}.situations", []) or []) & set(spec["any"])
-    if "fact_present" in cond:
-        return isinstance(get_fact(facts, cond["fact_present"]), dict)
+def ask_question(state: dict[str, Any], q: dict[str, Any], facts: dict[str, Any],
+                 result: dict[str, Any] | None) -> Reply:
+    step, total = _progress(state, facts, result)
+    buttons = [Button(c["label"], f"c:{q['id']}:{i}") for i, c in enumerate(q.get("choices", []))]
+    nav = []
+    if state["asked"] and not state["editing"]:
+        nav.append(Button("↩ 返回上一步", "back"))
+    if state["asked"]:
+        nav.append(Button("📋 看看已答的", "summary"))
+    previous = state["previous"].get(q["id"])
+    return Reply("question", {"prompt": q["prompt"], "why": q["why"], "step": step, "total": total,
+                              "previous": previous["label"] if previous else None},
+                 rows(buttons, 2 if len(buttons) > 3 else 1) + ([nav] if nav else []),
+                 numbered=q["kind"] == "choice")
+
+
+def ask_role() -> Reply:
+    return Reply("role", {}, [[Button("我是孩子的家人", "role:self")],
+                              [Button("我是儿童主任、督导员或社工，帮一户家庭问", "role:family")]])
+
+
+def ask_field(state: dict[str, Any], f: dict[str, Any], error: str | None = None) -> Reply:
+    buttons = [Button(c, f"f:{f['id']}:{i}") for i, c in enumerate(f.get("choices", []))]
+    index = [x["id"] for x in FILING].index(f["id"])
+    return Reply("field", {"prompt": f["prompt"], "why": f["why"], "step": index + 1, "total": len(FILING),
+                           "acting": state["acting"]},
+                 rows(buttons, 2) + [[Button("✖ 不提交了", "file:stop")]], numbered=f["kind"] == "choice")
+
+
+def _next(state: dict[str, Any], out: Outcome) -> None:
+    """After any change: ask the next question, or show the summary when nothing left can change the result."""
+    facts = facts_of(state)
+    result = result_of(facts)
+    if state["stage"] == "role":
+        out.replies.append(ask_role())
+        return
+    pending = qn.open_questions(state, facts, result)
+    if state["editing"] and state["current"] in state["asked"]:
+        state["editing"] = False
+    if pending and not (state["editing"] and state["current"]):
+        q = pending[0]
+        state["stage"], state["current"] = "questions", q["id"]
+        out.replies.append(ask_question(state, q, facts, result))
+    elif state["editing"] and state["current"]:
+        out.replies.append(ask_question(state, qn.BY_ID[state["current"]], facts, result))
+    else:
+        state["stage"], state["current"] = "summary", None
+        out.replies.append(summary_reply(state, facts))
+
+
+def summary_reply(state: dict[str, Any], facts: dict[str, Any]) -> Reply:
+    items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["prompt"], "answer": state["answers"][qid]["label"],
+              "place": state["place"]["name"] if qid == "region" and state["place"] else None}
+             for i, qid in enumerate(state["asked"])]
+    edit = [Button(f"改第{i + 1}项", f"edit:{qid}") for i, qid in enumerate(state["asked"])]
+    return Reply("summary", {"items": items, "complete": state["stage"] == "summary"},
+                 [[Button("✅ 没问题，看结果", "result")]] + rows(edit, 4))
+
+
+# ---------------------------------------------------------------- results
+
+def result_replies(state: dict[str, Any], result: dict[str, Any]) -> list[Reply]:
+    sources = [Button(f"依据：{c['name']}", f"src:{i}") for i, c in enumerate(result["categories"])]
+    buttons = rows(sources, 1)
+    if result["documents"]:
+        buttons.append([Button("🗂 要带的材料（打勾）", "docs")])
+    if result["categories"] or result.get("possible_categories"):
+        buttons.append([Button("📝 提交预申请", "file")])
+    buttons.append([Button("↩ 改答案", "summary"), Button("🔄 重新开始", "restart")])
+    return [Reply("result", {"r": result}, buttons)]
+
+
+def docs_reply(state: dict[str, Any], result: dict[str, Any], edit: bool = False) -> Reply:
+    docs = [{"name": d["name"], "detail": d["detail"], "grade": d.get("grade"),
+             "have": state["docs"].get(str(i))} for i, d in enumerate(result["documents"])]
+    buttons = [[Button(("✅ " if d["have"] else "☐ ") + d["name"][:24], f"doc:{i}")] for i, d in enumerate(docs)]
+    buttons.append([Button("📝 提交预申请", "file"), Button("↩ 回到结果", "result")])
+    return Reply("documents", {"docs": docs}, buttons, edit=edit)
+
+
+def source_reply(result: dict[str, Any], index: int) -> Reply | None:
+    if not 0 <= index < len(result["categories"]):
+        return None
+    return Reply("source", {"c": result["categories"][index]})
+
+
+# ---------------------------------------------------------------- filing
+
+def _field_value(state: dict[str, Any], f: dict[str, Any], text: str, facts: dict[str, Any]) -> tuple[Any, str | None]:
+    text = text.strip()
+    kind = f["kind"]
+    if kind == "text":
+        if not f["min"] <= len(text) <= f["max"] or "<" in text and ">" in text:
+            return None, "field_text_invalid"
+        return text, None
+    if kind == "choice":
+        choices = f["choices"]
+        if re.fullmatch(r"\d{1,2}", text) and 1 <= int(text) <= len(choices):
+            return choices[int(text) - 1], None
+        return (text, None) if text in choices else (None, "choice_invalid")
+    if kind == "phone":
+        digits = re.sub(r"[\s-]", "", text)
+        return (digits, None) if PHONE.fullmatch(digits) else (None, "phone_invalid")
+    if kind == "id":
+        number, birth, error = check_id(text)
+        if error:
+            return None, error
+        age = qn.get_fact(facts, "child.age")
+        if age is not None and abs(age_on(birth) - age) > 0:
+            return None, "id_age_mismatch"
+        return number, None
+    raise ValueError(f"questionnaire.yaml filing: unknown kind {kind}")
+
+
+def _start_filing(state: dict[str, Any], out: Outcome) -> None:
+    facts = facts_of(state)
+    state["stage"] = "consent"
+    age = qn.get_fact(facts, "child.age")
+    consent = "volunteer" if state["acting"] == "family" else "guardian"
+    out.replies.append(Reply("consent", {"who": consent, "under14": age is None or age < 14},
+                             [[Button("同意，继续" if consent == "guardian" else "家属已当面同意，继续", "consent:y")],
+                              [Button("不同意，不提交", "consent:n")]]))
+
+
+def _ask_next_field(state: dict[str, Any], out: Outcome) -> None:
+    for f in FILING:
+        if f["id"] not in state["identity"]:
+            state["stage"], state["field"] = "identity", f["id"]
+            out.replies.append(ask_field(state, f))
+            return
+    state["stage"], state["field"] = "confirm", None
+    ident = state["identity"]
+    out.replies.append(Reply("confirm_filing", {
+        "applicant": ident["applicant_name"], "relation": ident["relation"], "phone": mask_phone(ident["phone"]),
+        "child": ident["child_name"], "id": mask_id(ident["child_id"]), "address": ident["address"]},
+        [[Button("✅ 提交", "submit")], [Button("✏ 重新填写", "file:redo"), Button("✖ 不提交了", "file:stop")]]))
+
+
+def _submit(state: dict[str, Any], who: Who, services: Services | None, out: Outcome) -> None:
+    if services is None:
+        out.replies.append(Reply("filing_unavailable"))
+        return
+    facts = facts_of(state)
+    result = result_of(facts)
+    case, notices = services.file_case(who=who, state=state, facts=facts, result=result)
+    state["filed"].append(case["reference"])
+    state["stage"], state["identity"], state["field"] = "filed", {}, None
+    state["nonce"] = secrets.token_hex(6)
+    out.replies.append(Reply("filed", {"case": case, "r": result, "acting": state["acting"]},
+                             [[Button("📄 查看进度", "status")], [Button("🔄 为另一个孩子重新开始", "restart")]]))
+    out.notices.extend(notices)
+
+
+# ---------------------------------------------------------------- one step
+
+def _danger(state: dict[str, Any], text: str, out: Outcome) -> None:
+    words = detect_danger(text) if text else []
+    if words:
+        state["urgent"] = True
+        state["danger"] = sorted(set(state["danger"]) | set(words))
+        out.replies.append(Reply("danger", {"hotlines": hotlines(result_of(facts_of(state)))}))
+
+
+def _from_number(state: dict[str, Any], text: str) -> str | None:
+    """A typed number picks the button of that number (the console shows buttons numbered)."""
+    if re.fullmatch(r"\d{1,2}", text) and state["buttons"]:  # only where the buttons are numbered
+        index = int(text) - 1
+        if 0 <= index < len(state["buttons"]):
+            return state["buttons"][index]
+    return None
+
+
+def _answer_question(state: dict[str, Any], q: dict[str, Any], answer: dict[str, Any], out: Outcome) -> None:
+    if q["id"] in state["answers"]:
+        state["previous"][q["id"]] = state["answers"][q["id"]]
+    state["answers"][q["id"]] = answer
+    if q["id"] not in state["asked"]:
+        state["asked"].append(q["id"])
+    if q["id"] == "region":
+        match = place_index(load_kb()).resolve(answer["set"]["region"])
+        state["place"] = {"name": match.node.name, "how": match.how} if match.node else None
+        if match.node is None:
+            out.replies.append(Reply("place_unknown", {"place": answer["set"]["region"],
+                                                        "candidates": match.candidates}))
+        elif match.how == "fuzzy":
+            out.replies.append(Reply("place_guess", {"place": answer["set"]["region"], "name": match.node.name}))
+    if q["id"] == "safety" and any(answer["set"].get(f"safety.{k}") for k in ("abused", "neglected", "abandoned")):
+        state["urgent"] = True
+        out.replies.append(Reply("danger", {"hotlines": hotlines()}))
+    state["editing"] = False
+
+
+def _action(state: dict[str, Any], action: str, who: Who, services: Services | None, out: Outcome) -> bool:
+    """Handle a button; False when the button is stale (from an older message)."""
+    kind, _, arg = action.partition(":")
+    stage = state["stage"]
+    if kind == "role" and stage == "role":
+        state["acting"], state["stage"] = ("family" if arg == "family" else "self"), "questions"
+        _next(state, out)
+    elif kind == "c" and stage == "questions":
+        qid, _, index = arg.rpartition(":")
+        if qid != state["current"] or not index.isdigit():
+            return False
+        answer = qn.choice_answer(qn.BY_ID[qid], int(index))
+        if answer is None:
+            return False
+        _answer_question(state, qn.BY_ID[qid], answer, out)
+        _next(state, out)
+    elif kind == "back":
+        _back(state, out)
+    elif kind == "summary" and state["asked"]:
+        state["stage"] = "summary" if stage in ("summary", "result") or not qn.open_questions(
+            state, facts_of(state), result_of(facts_of(state))) else stage
+        out.replies.append(summary_reply(state, facts_of(state)))
+        if state["stage"] == "questions" and state["current"]:
+            facts = facts_of(state)
+            out.replies.append(ask_question(state, qn.BY_ID[state["current"]], facts, result_of(facts)))
+    elif kind == "edit" and arg in state["answers"] and stage in ("summary", "result", "questions"):
+        state["stage"], state["current"], state["editing"] = "questions", arg, True
+        facts = facts_of(state)
+        out.replies.append(ask_question(state, qn.BY_ID[arg], facts, result_of(facts)))
+    elif kind == "result" and stage in ("summary", "result", "documents"):
+        result = result_of(facts_of(state))
+        if result is None:
+            return False
+        state["stage"] = "result"
+        out.replies.extend(result_replies(state, result))
+    elif kind == "src" and stage in ("result", "documents", "filed") and arg.isdigit():
+        reply = source_reply(result_of(facts_of(state)) or {"categories": []}, int(arg))
+        if reply is None:
+            return False
+        out.replies.append(reply)
+    elif kind == "docs" and stage in ("result", "documents"):
+        state["stage"] = "documents"
+        out.replies.append(docs_reply(state, result_of(facts_of(state))))
+    elif kind == "doc" and stage == "documents" and arg.isdigit():
+        result = result_of(facts_of(state))
+        if int(arg) >= len(result["documents"]):
+            return False
+        state["docs"][arg] = not state["docs"].get(arg, False)
+        out.replies.append(docs_reply(state, result, edit=True))
+    elif kind == "file" and arg == "" and stage in ("result", "documents"):
+        _start_filing(state, out)
+    elif kind == "file" and arg == "stop" and stage in ("consent", "identity", "confirm"):
+        state["stage"], state["identity"], state["field"] = "result", {}, None
+        out.replies.append(Reply("filing_stopped", {}, [[Button("↩ 回到结果", "result")]]))
+    elif kind == "file" and arg == "redo" and stage == "confirm":
+        state["identity"] = {}
+        _ask_next_field(state, out)
+    elif kind == "consent" and stage == "consent":
+        if arg == "y":
+            _ask_next_field(state, out)
+        else:
+            state["stage"] = "result"
+            out.replies.append(Reply("filing_stopped", {}, [[Button("↩ 回到结果", "result")]]))
+    elif kind == "f" and stage == "identity":
+        fid, _, index = arg.rpartition(":")
+        f = FILING_BY_ID.get(fid)
+        if f is None or fid != state["field"] or not index.isdigit() or int(index) >= len(f.get("choices", [])):
+            return False
+        state["identity"][fid] = f["choices"][int(index)]
+        _ask_next_field(state, out)
+    elif kind == "submit" and stage == "confirm":
+        _submit(state, who, services, out)
+    elif kind == "submit" and stage == "filed":
+        out.replies.append(Reply("already_filed", {"reference": state["filed"][-1]}))
+    elif kind == "status":
+        _status(who, services, out)
+    elif kind == "restart":
+        _restart(state, out)
+    else:
+        return False
     return True
 
 
-def next_question(state: dict[str, Any], result: dict[str, Any] | None) -> dict[str, Any] | None:
-    facts = state["facts"]
-    if "region" not in facts:
-        return BY_ID["region"]
-    if "safety" not in state["asked"]:
-        return BY_ID["safety"]
-    missing = [m["fact"] for m in (result or {}).get("missing_facts", [])]
-    for q in QUESTIONS:
-        if q["id"] in state["asked"] or not _relevant(q, facts):
-            continue
-        if any(m == s or m.startswith(s + ".") or s.startswith(m + ".") for s in q["sets"] for m in missing):
-            return q
-    return None
+def _restart(state: dict[str, Any], out: Outcome) -> None:
+    fresh = new_state(keep=state)
+    state.clear()
+    state.update(fresh)
+    out.replies.append(Reply("welcome"))
+    out.replies.append(ask_role())
 
 
-def has_danger(text: str) -> bool:
-    return any(word in text for word in DANGER_WORDS)
+def _status(who: Who, services: Services | None, out: Outcome) -> None:
+    cases = services.my_cases(who=who) if services else []
+    out.replies.append(Reply("status", {"cases": cases}))
 
 
-def ask(q: dict[str, Any], state: dict[str, Any]) -> Reply:
-    total = len(state["asked"]) + 1 + _estimate_left(state)
-    return Reply("question", {"prompt": q["prompt"], "why": q["why"], "step": len(state["asked"]) + 1,
-                              "total": total, "can_go_back": bool(state["history"])},
-                 [c["label"] for c in q.get("choices", [])])
+def _back(state: dict[str, Any], out: Outcome) -> None:
+    if state["stage"] in ("questions", "summary") and state["asked"]:
+        last = state["asked"].pop()
+        state["previous"][last] = state["answers"].pop(last)
+        state["editing"] = False
+        _next(state, out)
+    elif state["stage"] == "identity":
+        done = [f["id"] for f in FILING if f["id"] in state["identity"]]
+        if done:
+            state["identity"].pop(done[-1])
+        _ask_next_field(state, out)
+    else:
+        out.replies.append(Reply("nothing_to_go_back"))
+        _repeat(state, out)
 
 
-def _estimate_left(state: dict[str, Any]) -> int:
-    return max(2, 8 - len(state["asked"]))
+def _repeat(state: dict[str, Any], out: Outcome) -> None:
+    """Show again what the user is being asked now."""
+    stage = state["stage"]
+    if stage == "identity":
+        out.replies.append(ask_field(state, FILING_BY_ID[state["field"]]))
+    elif stage in ("questions", "summary", "role"):
+        _next(state, out)
+    elif stage == "consent":
+        _start_filing(state, out)
+    elif stage == "confirm":
+        _ask_next_field(state, out)
+    elif stage in ("result", "documents"):
+        out.replies.extend(result_replies(state, result_of(facts_of(state))))
+    elif stage == "filed":
+        out.replies.append(Reply("after_filing", {"reference": state["filed"][-1]},
+                                 [[Button("📄 查看进度", "status")], [Button("🔄 为另一个孩子重新开始", "restart")]]))
 
 
-def _apply_choice(q: dict[str, Any], choice: dict[str, Any], facts: dict[str, Any]) -> None:
-    prefix = q["sets"][0].split(".")[0] + "." if q["id"] in ("father", "mother") else ""
-    for path, value in choice["set"].items():
-        set_fact(facts, prefix + path, copy.deepcopy(value))
-
-
-def _match_choice(q: dict[str, Any], text: str) -> dict[str, Any] | None:
-    choices = q.get("choices", [])
-    text = text.strip()
-    if re.fullmatch(r"\d{1,2}", text):
-        index = int(text) - 1
-        return choices[index] if 0 <= index < len(choices) else None
-    for c in choices:
-        if text == c["label"]:
-            return c
-    hits = [c for c in choices if text and (text in c["label"] or c["label"] in text)]
-    return hits[0] if len(hits) == 1 else None
-
-
-def answer(state: dict[str, Any], q: dict[str, Any], text: str) -> str | None:
-    """Apply an answer; return an error message key when the answer cannot be understood."""
-    facts = state["facts"]
-    kind = q["kind"]
-    if kind != "place" and text.strip() in UNSURE_WORDS:
-        return None  # left unknown: unknown is not false
-    if kind == "place":
-        match = place_index(load_kb()).resolve(text)
-        if not text.strip() or len(text) > 60:
-            return "place_invalid"
-        facts["region"] = text.strip()
-        state["place_match"] = match.node.name if match.node else None
-    elif kind == "choice":
-        choice = _match_choice(q, text)
-        if choice is None:
-            return "choice_invalid"
-        _apply_choice(q, choice, facts)
-    elif kind == "age":
-        years = parse_age(text)
-        if years is None:
-            return "age_invalid"
-        set_fact(facts, "child.age", years)
-    elif kind == "months":
-        months = parse_months(text)
-        if months is None:
-            return "months_invalid"
-        set_fact(facts, q["sets"][0], months)
-    elif kind in ("disability", "disability_child"):
-        parsed = parse_disability(text)
-        if parsed is False:
-            return "disability_invalid"
-        set_fact(facts, q["sets"][0], parsed)
-    return None
-
-
-def step(state: dict[str, Any] | None, text: str) -> tuple[dict[str, Any], list[Reply]]:
-    state = copy.deepcopy(state) if state else new_state()
-    text = (text or "").strip()
-    replies: list[Reply] = []
-    if text in RESTART_WORDS or text == "/start" and not state["asked"]:
-        state = new_state()
-        replies.append(Reply("welcome"))
-    elif text in CANCEL_WORDS:
-        return new_state(), [Reply("cancelled")]
-    elif has_danger(text):
-        state["urgent"] = True
-        replies.append(Reply("danger", {"hotlines": _hotlines(state)}))
-    elif text in BACK_WORDS:
-        if state["history"]:
-            previous = state["history"].pop()
-            state["facts"], state["asked"] = previous["facts"], previous["asked"]
-            state["done"] = False
-        else:
-            replies.append(Reply("nothing_to_go_back"))
-    elif state["current"] and not state["done"]:
-        q = BY_ID[state["current"]]
-        snapshot = {"facts": copy.deepcopy(state["facts"]), "asked": list(state["asked"])}
-        error = answer(state, q, text)
+def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None, out: Outcome) -> None:
+    stage = state["stage"]
+    if stage == "questions" and state["current"]:
+        q = qn.BY_ID[state["current"]]
+        if q["kind"] == "place":
+            if not text or len(text) > 60:
+                out.replies.append(Reply("place_invalid"))
+                _repeat(state, out)
+                return
+            _answer_question(state, q, {"label": text, "set": {"region": text}}, out)
+            _next(state, out)
+            return
+        answer, error = qn.parse_answer(q, text)
+        if answer is None:
+            if not out.replies:  # a danger message already answered it; just ask again
+                out.replies.append(Reply(error, {"choices": [c["label"] for c in q.get("choices", [])]}))
+            _repeat(state, out)
+            return
+        _answer_question(state, q, answer, out)
+        _next(state, out)
+    elif stage == "identity":
+        f = FILING_BY_ID[state["field"]]
+        value, error = _field_value(state, f, text, facts_of(state))
         if error:
-            return state, [Reply(error, {"choices": [c["label"] for c in q.get("choices", [])]}), ask(q, state)]
-        state["history"].append(snapshot)
-        state["asked"].append(q["id"])
-        if q["id"] == "safety" and any(get_fact(state["facts"], f"safety.{k}") for k in
-                                       ("abused", "neglected", "abandoned")):
-            state["urgent"] = True
-            replies.append(Reply("danger", {"hotlines": _hotlines(state)}))
-        if q["id"] == "region" and not state.get("place_match"):
-            replies.append(Reply("place_unknown", {"place": state["facts"]["region"]}))
-    elif not state["current"] and not state["done"]:
-        replies.append(Reply("welcome"))
-    try:
-        result = screen(state["facts"]) if "region" in state["facts"] else None
-    except FactsError:
-        result = None
-    q = next_question(state, result)
-    if q is None and result is not None:
-        state["current"], state["done"] = None, True
-        replies.append(Reply("result", {"r": result}))
-    elif q is not None:
-        state["current"] = q["id"]
-        replies.append(ask(q, state))
-    return state, replies
+            out.replies.append(Reply(error, {"choices": f.get("choices", [])}))
+            out.replies.append(ask_field(state, f))
+            return
+        state["identity"][f["id"]] = value
+        _ask_next_field(state, out)
+    else:
+        if not out.replies:
+            out.replies.append(Reply("use_buttons"))
+        _repeat(state, out)
 
 
-def _hotlines(state: dict[str, Any]) -> list[dict[str, Any]]:
-    kb = load_kb()
-    out, seen = [], set()
-    for pack in kb.packs.values():
-        for h in pack.pack.hotlines:
-            if h.number not in seen:
-                seen.add(h.number)
-                out.append({"number": h.number, "name": h.name})
-    return sorted(out, key=lambda h: h["number"] != "110")
+def step(state: dict[str, Any] | None, inp: Input, *, who: Who, services: Services | None = None) -> Outcome:
+    state = copy.deepcopy(state) if state and state.get("v") == STATE_VERSION else new_state()
+    out = Outcome(state)
+    text = inp.text
+    action = inp.action or _from_number(state, text)
+    command, _, payload = text.partition(" ") if text.startswith("/") else ("", "", "")
+    command = command.split("@")[0]
+    if command == "/start":
+        if payload.strip():
+            state["referral"] = payload.strip()[:64]
+        if state["stage"] == "role" or not state["asked"]:
+            fresh = new_state(keep=state)
+            state.clear()
+            state.update(fresh)
+            out.replies.append(Reply("welcome"))
+            out.replies.append(ask_role())
+        else:
+            out.replies.append(Reply("welcome_back"))
+            _repeat(state, out)
+    elif command == "/help":
+        out.replies.append(Reply("help"))
+        _repeat(state, out)
+    elif command == "/status":
+        _status(who, services, out)
+    elif command == "/forget":
+        summary = services.forget(who=who) if services else {}
+        fresh = new_state()
+        state.clear()
+        state.update(fresh)
+        out.replies.append(Reply("forgotten", {"summary": summary}))
+    elif text in RESTART_WORDS:
+        _restart(state, out)
+    elif text in CANCEL_WORDS:
+        fresh = new_state(keep=state)
+        state.clear()
+        state.update(fresh)
+        out.replies.append(Reply("cancelled"))
+    else:
+        _danger(state, text, out)
+        if text in BACK_WORDS:
+            _back(state, out)
+        elif action:
+            if not _action(state, action, who, services, out):
+                out.replies.append(Reply("stale_button"))
+                _repeat(state, out)
+        elif command:
+            out.replies.append(Reply("unknown_command"))
+            _repeat(state, out)
+        else:
+            _typed(state, text, who, services, out)
+    last = next((r for r in reversed(out.replies) if r.buttons), None)
+    state["buttons"] = [b.action for b in last.flat_buttons] if last and last.numbered else []
+    return out

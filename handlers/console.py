@@ -1,39 +1,50 @@
-"""The console chat: the same conversation engine as Telegram, on stdin/stdout."""
+"""The console chat: the same conversation engine as Telegram, on stdin/stdout.
+
+Buttons are shown numbered; typing the number presses the button.  State lives in the database
+(DATABASE_URL, default sqlite:///tongzhu.db), written on every step, so a restart goes on where the
+user was.
+"""
 
 from __future__ import annotations
 
 import getpass
 import sys
 
-from conversation.engine import Reply, step
-from storage.db import load_state, make_engine, save_state
-from templates import render_text
+from casework.service import CaseService
+from conversation.model import Input, Reply
+from conversation.session import handle
+from storage.db import make_engine
+from templates import render_reply
 
 
 def render(reply: Reply) -> str:
-    return render_text(f"text/{reply.template}.txt.j2", **{"choices": reply.choices, **reply.context})
+    text = render_reply(reply)
+    if reply.buttons and reply.numbered:
+        text += "\n" + "\n".join(f"  {i}. {b.label}" for i, b in enumerate(reply.flat_buttons, 1))
+    elif reply.buttons:
+        text += "\n" + "  ".join(f"［{b.label}］" for b in reply.flat_buttons)
+    return text
 
 
 def run_console(stdin=None, stdout=None, user: str | None = None) -> int:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     engine = make_engine()
+    services = CaseService(engine=engine)
     key = f"console:{user or getpass.getuser()}"
-    state = load_state(engine=engine, user_key=key)
-    state, replies = step(state, "" if state else "/start")
-    save_state(engine=engine, user_key=key, state=state)
-    for reply in replies:
-        stdout.write(render(reply) + "\n")
-    while not state.get("done"):
+    first = handle(engine=engine, services=services, user_key=key, inp=Input.typed("/start"))
+    for reply in first.replies:
+        stdout.write(render(reply) + "\n\n")
+    while True:
         stdout.write("> ")
         stdout.flush()
         line = stdin.readline()
         if not line:
             break
-        state, replies = step(state, line.strip())
-        save_state(engine=engine, user_key=key, state=state)
-        for reply in replies:
-            stdout.write(render(reply) + "\n")
-    if state.get("done"):
-        save_state(engine=engine, user_key=key, state={**state, "current": None})
+        if not line.strip():
+            continue
+        outcome = handle(engine=engine, services=services, user_key=key, inp=Input.typed(line))
+        for reply in outcome.replies:
+            stdout.write(render(reply) + "\n\n")
+    stdout.write("\n")
     return 0

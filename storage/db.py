@@ -1,74 +1,67 @@
 """The database: SQLite by default (WAL), PostgreSQL through DATABASE_URL (psycopg 3).
 
-Conversation state lives here, keyed by user, written on every step, so a restart — or a second
-process — continues exactly where the user was.
+Every update runs in one transaction that first takes the user's lock: on PostgreSQL a
+transaction-scoped advisory lock on the user key (so two workers never handle one chat at once),
+on SQLite `BEGIN IMMEDIATE` (SQLite has one writer at a time anyway).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
-from typing import Any
+import zlib
 
-from sqlalchemy import event
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from storage import models  # noqa: F401  (registers the tables)
 
 DEFAULT_URL = "sqlite:///tongzhu.db"
 
 
-class ConversationState(SQLModel, table=True):
-    __tablename__ = "conversation_state"
-
-    user_key: str = Field(primary_key=True, max_length=120)
-    state_json: str
-    updated_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-
-
 def database_url() -> str:
     url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
     return url
 
 
-def make_engine(url: str | None = None):
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # noqa: ANN001
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
             cursor = dbapi_connection.cursor()
             for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL",
                            "foreign_keys=ON"):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if migrate:
+        from storage.migrate import upgrade
+
+        upgrade(engine)
     return engine
 
 
-def load_state(*, engine, user_key: str) -> dict[str, Any] | None:
-    with Session(engine) as session:
-        row = session.get(ConversationState, user_key)
-        return json.loads(row.state_json) if row else None
+def lock_user(session: Session, user_key: str) -> None:
+    """Serialise one user's updates across processes (SQLite: the transaction already holds the write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=zlib.crc32(user_key.encode())))
 
 
-def save_state(*, engine, user_key: str, state: dict[str, Any]) -> None:
-    with Session(engine) as session:
-        row = session.get(ConversationState, user_key)
-        payload = json.dumps(state, ensure_ascii=False)
-        if row is None:
-            row = ConversationState(user_key=user_key, state_json=payload)
-        else:
-            row.state_json = payload
-            row.updated_at = dt.datetime.now(dt.timezone.utc)
-        session.add(row)
-        session.commit()
-
-
-def all_keys(*, engine) -> list[str]:
-    with Session(engine) as session:
-        return list(session.exec(select(ConversationState.user_key)))
+def create_all(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)

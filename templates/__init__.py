@@ -47,3 +47,38 @@ def render_text(name: str, **context: Any) -> str:
 
 def render_html(name: str, **context: Any) -> str:
     return _html.get_template(name).render(**context).strip()
+
+
+def render_reply(reply: Any, *, html: bool = False) -> str:
+    """A conversation Reply (conversation/model.py) as plain text or as Telegram HTML."""
+    render = render_html if html else render_text
+    return render(f"text/{reply.template}.txt.j2", **reply.context).strip()
+
+
+def split_message(text: str, limit: int = 4096) -> list[str]:
+    """Cut a long message into parts of at most `limit` characters, at blank lines where possible,
+    else at line ends, never inside an HTML tag's line (our templates keep tags within a line)."""
+    parts: list[str] = []
+    current = ""
+    for block in text.split("\n\n"):
+        candidate = f"{current}\n\n{block}" if current else block
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            parts.append(current)
+        current = ""
+        for line in block.split("\n"):
+            candidate = f"{current}\n{line}" if current else line
+            if len(candidate) <= limit:
+                current = candidate
+                continue
+            if current:
+                parts.append(current)
+            while len(line) > limit:
+                parts.append(line[:limit])
+                line = line[limit:]
+            current = line
+    if current:
+        parts.append(current)
+    return parts or [""]

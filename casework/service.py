@@ -1,0 +1,135 @@
+"""The conversation's services over the database: file a pre-application, list one's cases, forget.
+
+`CaseService(engine=…)` is built once; `bind(session)` gives the object the engine calls inside the
+update's transaction, so a filed case and the conversation state are committed together.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from conversation.idcard import check_id, mask_id, mask_phone
+from conversation.model import Notice, Reply, Who
+from policy_kb.loader import load_kb
+from policy_kb.places import place_index
+from storage import crypto, repo
+from storage.models import Child, Family, PreApplication, Status
+
+
+def lineage(place_name: str | None) -> list[str]:
+    """The place and every place that contains it: 重庆市綦江区 → [重庆市, 重庆市綦江区]."""
+    index = place_index(load_kb())
+    node = index.nodes.get(place_name) if place_name else None
+    names: list[str] = []
+    while node is not None:
+        names.insert(0, node.name)
+        node = index.nodes.get(node.parent) if node.parent else None
+    return names
+
+
+def office_of(result: dict[str, Any] | None) -> str:
+    procedure = (result or {}).get("procedure") or []
+    return procedure[0]["office"] if procedure else "乡镇（街道）民政办"
+
+
+class CaseService:
+    def __init__(self, *, engine: Engine):
+        self.engine = engine
+        self.session: Session | None = None
+
+    def bind(self, session: Session) -> "CaseService":
+        bound = CaseService(engine=self.engine)
+        bound.session = session
+        return bound
+
+    # -- the conversation's Services protocol (conversation/engine.py)
+
+    def file_case(self, *, who: Who, state: dict[str, Any], facts: dict[str, Any],
+                  result: dict[str, Any]) -> tuple[dict[str, Any], list[Notice]]:
+        s = self.session
+        user = repo.get_or_create_user(s, user_key=who.user_key)
+        key = f"{who.user_key}:{state['nonce']}"
+        existing = repo.case_by_key(s, idempotency_key=key)
+        if existing is not None:  # a double tap, or a redelivered update: one case
+            return self._case_view(existing, result), []
+        ident = state["identity"]
+        number, birth, _ = check_id(ident["child_id"])
+        id_hash = crypto.lookup_hash(number)
+        duplicate = repo.pending_for_child(s, id_hash=id_hash)
+        place = (result.get("region") or {}).get("matched")
+        names = lineage(place)
+        urgent = bool(state.get("urgent") or result.get("urgent"))
+        family = Family(filer_id=user.id, applicant_name=ident["applicant_name"], relation=ident["relation"],
+                        phone_enc=crypto.encrypt(ident["phone"]), phone_masked=mask_phone(ident["phone"]),
+                        address=ident["address"],
+                        consent_by="volunteer_for_guardian" if state["acting"] == "family" else "guardian")
+        child = Child(family_id=0, name=ident["child_name"], id_enc=crypto.encrypt(number),
+                      id_masked=mask_id(number), id_hash=id_hash, birth_date=birth)
+        case = PreApplication(reference=repo.new_reference(s), family_id=0, child_id=0, filer_id=user.id,
+                              region_input=facts.get("region", ""), place=place,
+                              place_lineage="/" + "/".join(names) + "/" if names else "/",
+                              facts_json=json.dumps(facts, ensure_ascii=False),
+                              result_json=json.dumps(result, ensure_ascii=False),
+                              kb_version=result.get("kb_version", ""), urgent=urgent,
+                              duplicate_of=duplicate.reference if duplicate else None, idempotency_key=key)
+        docs = [{"name": d["name"], "detail": d["detail"], "have": state["docs"].get(str(i))}
+                for i, d in enumerate(result.get("documents", []))]
+        repo.create_case(s, family=family, child=child, case=case, documents=docs, by=user)
+        repo.audit(s, user_key=who.user_key, action="file", case_ref=case.reference,
+                   detail=f"urgent={urgent} duplicate_of={case.duplicate_of or ''}")
+        notices = []
+        if urgent or duplicate:
+            for staff in repo.staff_for_place(s, lineage=names):
+                notices.append(Notice(staff.user_key, Reply("staff_alert", {
+                    "reference": case.reference, "urgent": urgent, "place": place or case.region_input,
+                    "danger": state.get("danger", []), "duplicate": case.duplicate_of,
+                    "categories": [c["name"] for c in result.get("categories", [])]})))
+        return self._case_view(case, result), notices
+
+    def my_cases(self, *, who: Who) -> list[dict[str, Any]]:
+        s = self.session
+        user = repo.get_or_create_user(s, user_key=who.user_key)
+        out = []
+        for case in repo.cases_filed_by(s, user=user):
+            child = s.get(Child, case.child_id)
+            requested = [d.name for d in repo.documents_of(s, case=case) if d.requested]
+            out.append({"reference": case.reference, "child": child.name if child else "", "status": case.status.value,
+                        "updated": f"{case.updated_at:%Y-%m-%d}", "reason": case.reason,
+                        "department": case.department,
+                        "requested": requested if case.status == Status.needs_documents else []})
+        repo.audit(s, user_key=who.user_key, action="status")
+        return out
+
+    def forget(self, *, who: Who) -> dict[str, Any]:
+        """Delete the user's conversation and the personal data of cases not yet in the office's hands."""
+        s = self.session
+        user = repo.get_or_create_user(s, user_key=who.user_key)
+        repo.delete_state(s, user_key=who.user_key)
+        erased, kept = 0, 0
+        for case in repo.cases_filed_by(s, user=user):
+            if case.status in (Status.submitted, Status.refused):
+                family, child = s.get(Family, case.family_id), s.get(Child, case.child_id)
+                for doc in repo.documents_of(s, case=case):
+                    s.delete(doc)
+                for row in (*repo.notes_of(s, case=case), *repo.history_of(s, case=case)):
+                    s.delete(row)
+                s.delete(case)
+                s.flush()
+                s.delete(child)
+                s.flush()
+                s.delete(family)
+                erased += 1
+            else:
+                kept += 1
+        repo.audit(s, user_key=who.user_key, action="forget", detail=f"erased={erased} kept={kept}")
+        return {"cases": erased,
+                "kept": (f"有 {kept} 份预申请民政办已经在办理，按档案规定由民政办保存；要撤回请直接联系民政办。"
+                         if kept else "")}
+
+    def _case_view(self, case: PreApplication, result: dict[str, Any]) -> dict[str, Any]:
+        return {"reference": case.reference, "duplicate": case.duplicate_of, "urgent": case.urgent,
+                "office": office_of(result)}

@@ -1,0 +1,31 @@
+"""One update, one transaction: lock the user, skip a redelivered update, load the state, step, save.
+
+Every adapter (Telegram polling or webhook, the console, the benchmark) calls `handle`; the state
+never lives in process memory, so a restart or a second worker goes on exactly where the user was.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from conversation.engine import Outcome, step
+from conversation.model import Input, Who
+from storage import repo
+from storage.db import lock_user
+
+
+def handle(*, engine: Engine, services, user_key: str, inp: Input, update_id: int | None = None,
+           telegram_id: int | None = None, display_name: str | None = None) -> Outcome | None:
+    """→ the outcome, or None when this update was already handled."""
+    with Session(engine) as session, session.begin():
+        lock_user(session, user_key)
+        if update_id is not None and not repo.first_time(session, update_id=update_id, user_key=user_key):
+            return None
+        user = repo.get_or_create_user(session, user_key=user_key, telegram_id=telegram_id,
+                                       display_name=display_name)
+        who = Who(user_key=user_key, role=user.role.value, name=display_name or user.display_name or "")
+        state = repo.load_state(session, user_key=user_key)
+        outcome = step(state, inp, who=who, services=services.bind(session) if services else None)
+        repo.save_state(session, user_key=user_key, state=outcome.state)
+    return outcome

@@ -1,0 +1,167 @@
+"""The tables. SQLModel classes, one per entity; repository functions live in storage/repo.py.
+
+Identity numbers and phone numbers are never stored in clear: `*_enc` holds the ciphertext
+(storage/crypto.py), `*_masked` what lists and exports show, `*_hash` a keyed hash used to find a
+pending case for the same child without decrypting anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+from sqlalchemy import BigInteger, Column, Text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Role(str, Enum):
+    guardian = "guardian"
+    volunteer = "volunteer"
+    staff = "staff"
+    admin = "admin"
+
+
+class Status(str, Enum):
+    submitted = "已提交"
+    reviewing = "审核中"
+    needs_documents = "需补充材料"
+    accepted = "已受理"
+    refused = "不予受理"
+    closed = "已办结"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_key: str = Field(index=True, unique=True, max_length=64)  # "tg:12345", "console:root"
+    telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True, nullable=True))
+    role: Role = Field(default=Role.guardian)
+    region: str | None = Field(default=None, max_length=120)  # staff: the place node they serve
+    display_name: str | None = Field(default=None, max_length=120)
+    referral_code: str | None = Field(default=None, index=True, unique=True, max_length=64)
+    referred_by: int | None = Field(default=None, foreign_key="users.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ConversationState(SQLModel, table=True):
+    __tablename__ = "conversation_state"
+
+    user_key: str = Field(primary_key=True, max_length=64)
+    state_json: str = Field(sa_column=Column(Text, nullable=False))
+    version: int = 0
+    updated_at: dt.datetime = Field(default_factory=utcnow, index=True)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Telegram redelivers updates whose offset was not confirmed: each update_id is handled once."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    user_key: str = Field(max_length=64)
+    processed_at: dt.datetime = Field(default_factory=utcnow, index=True)
+
+
+class Family(SQLModel, table=True):
+    __tablename__ = "families"
+
+    id: int | None = Field(default=None, primary_key=True)
+    filer_id: int = Field(foreign_key="users.id", index=True)  # the guardian, or the volunteer
+    applicant_name: str = Field(max_length=60)
+    relation: str = Field(max_length=30)
+    phone_enc: str = Field(sa_column=Column(Text, nullable=False))
+    phone_masked: str = Field(max_length=20)
+    address: str = Field(max_length=200)
+    consent_at: dt.datetime = Field(default_factory=utcnow)
+    consent_by: str = Field(max_length=20)  # "guardian" or "volunteer_for_guardian"
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Child(SQLModel, table=True):
+    __tablename__ = "children"
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(foreign_key="families.id", index=True)
+    name: str = Field(max_length=60)
+    id_enc: str = Field(sa_column=Column(Text, nullable=False))
+    id_masked: str = Field(max_length=20)
+    id_hash: str = Field(index=True, max_length=64)
+    birth_date: dt.date | None = None
+
+
+class PreApplication(SQLModel, table=True):
+    __tablename__ = "pre_applications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(index=True, unique=True, max_length=32)
+    family_id: int = Field(foreign_key="families.id", index=True)
+    child_id: int = Field(foreign_key="children.id", index=True)
+    filer_id: int = Field(foreign_key="users.id", index=True)
+    region_input: str = Field(max_length=120)
+    place: str | None = Field(default=None, index=True, max_length=120)  # matched place node
+    place_lineage: str = Field(default="", max_length=400)  # "重庆市/重庆市綦江区": staff scope
+    facts_json: str = Field(sa_column=Column(Text, nullable=False))
+    result_json: str = Field(sa_column=Column(Text, nullable=False))
+    kb_version: str = Field(max_length=64)
+    status: Status = Field(default=Status.submitted, index=True)
+    urgent: bool = Field(default=False, index=True)
+    duplicate_of: str | None = Field(default=None, max_length=32)
+    department: str | None = Field(default=None, max_length=120)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=80)
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class CaseDocument(SQLModel, table=True):
+    """The documents checklist of a case: the family ticks 有 / 还没有, staff ask for what is missing."""
+
+    __tablename__ = "case_documents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="pre_applications.id", index=True)
+    name: str = Field(max_length=120)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    have: bool | None = None
+    requested: bool = False
+
+
+class CaseNote(SQLModel, table=True):
+    __tablename__ = "case_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="pre_applications.id", index=True)
+    author_id: int = Field(foreign_key="users.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class StatusChange(SQLModel, table=True):
+    __tablename__ = "status_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="pre_applications.id", index=True)
+    from_status: Status | None = None
+    to_status: Status
+    by_id: int = Field(foreign_key="users.id")
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class AuditLog(SQLModel, table=True):
+    """Every read of a case and every action, allowed or refused. Never holds a clear ID number."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    user_key: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=40)
+    case_ref: str | None = Field(default=None, max_length=32)
+    allowed: bool = True
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

@@ -1,0 +1,185 @@
+"""Repository functions: keyword-only, each on a Session the caller owns (one transaction per update)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from storage.models import (AuditLog, CaseDocument, CaseNote, Child, ConversationState, Family, PreApplication,
+                            ProcessedUpdate, Role, Status, StatusChange, User, utcnow)
+
+OPEN_STATUSES = (Status.submitted, Status.reviewing, Status.needs_documents, Status.accepted)
+
+
+# ---------------------------------------------------------------- users
+
+def get_user(session: Session, *, user_key: str) -> User | None:
+    return session.exec(select(User).where(User.user_key == user_key)).first()
+
+
+def get_or_create_user(session: Session, *, user_key: str, telegram_id: int | None = None,
+                       display_name: str | None = None) -> User:
+    user = get_user(session, user_key=user_key)
+    if user is None:
+        user = User(user_key=user_key, telegram_id=telegram_id, display_name=display_name)
+        session.add(user)
+        session.flush()
+    return user
+
+
+def set_role(session: Session, *, user_key: str, role: Role, region: str | None = None,
+             telegram_id: int | None = None) -> User:
+    user = get_or_create_user(session, user_key=user_key, telegram_id=telegram_id)
+    user.role = role
+    user.region = region
+    if role == Role.volunteer and not user.referral_code:
+        user.referral_code = "v" + secrets.token_urlsafe(8).replace("-", "").replace("_", "")[:10]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def staff_for_place(session: Session, *, lineage: list[str]) -> list[User]:
+    """Staff (and admins) whose region is the case's place or one that contains it."""
+    if not lineage:
+        return list(session.exec(select(User).where(col(User.role).in_([Role.admin]))))
+    return list(session.exec(select(User).where(col(User.role).in_([Role.staff, Role.admin]),
+                                                col(User.region).in_(lineage))))
+
+
+# ---------------------------------------------------------------- conversation state
+
+def load_state(session: Session, *, user_key: str) -> dict[str, Any] | None:
+    row = session.get(ConversationState, user_key)
+    return json.loads(row.state_json) if row else None
+
+
+def save_state(session: Session, *, user_key: str, state: dict[str, Any]) -> None:
+    row = session.get(ConversationState, user_key)
+    payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+    if row is None:
+        row = ConversationState(user_key=user_key, state_json=payload, version=1)
+    else:
+        row.state_json, row.version, row.updated_at = payload, row.version + 1, utcnow()
+    session.add(row)
+
+
+def delete_state(session: Session, *, user_key: str) -> None:
+    session.exec(delete(ConversationState).where(ConversationState.user_key == user_key))
+
+
+def first_time(session: Session, *, update_id: int, user_key: str) -> bool:
+    """Record an update; False when it was handled before (Telegram redelivers after a crash)."""
+    if session.get(ProcessedUpdate, update_id) is not None:
+        return False
+    session.add(ProcessedUpdate(update_id=update_id, user_key=user_key))
+    return True
+
+
+def delete_stale(session: Session, *, days: int, now: dt.datetime | None = None) -> dict[str, int]:
+    """Unfinished conversations untouched for `days` days, and old update ids, are deleted."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=days)
+    states = session.exec(delete(ConversationState).where(ConversationState.updated_at < cutoff)).rowcount
+    updates = session.exec(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < cutoff)).rowcount
+    return {"sessions": states or 0, "updates": updates or 0}
+
+
+# ---------------------------------------------------------------- cases
+
+def new_reference(session: Session, *, today: dt.date | None = None) -> str:
+    today = today or dt.date.today()
+    for _ in range(10):
+        ref = f"TZ{today:%Y%m%d}-{secrets.token_hex(3).upper()}"
+        if session.exec(select(PreApplication.id).where(PreApplication.reference == ref)).first() is None:
+            return ref
+    raise RuntimeError("no free reference number")
+
+
+def case_by_key(session: Session, *, idempotency_key: str) -> PreApplication | None:
+    return session.exec(select(PreApplication).where(PreApplication.idempotency_key == idempotency_key)).first()
+
+
+def case_by_ref(session: Session, *, reference: str) -> PreApplication | None:
+    return session.exec(select(PreApplication).where(PreApplication.reference == reference)).first()
+
+
+def pending_for_child(session: Session, *, id_hash: str) -> PreApplication | None:
+    return session.exec(select(PreApplication).join(Child, Child.id == PreApplication.child_id)
+                        .where(Child.id_hash == id_hash, col(PreApplication.status).in_(OPEN_STATUSES))
+                        .order_by(PreApplication.created_at)).first()
+
+
+def create_case(session: Session, *, family: Family, child: Child, case: PreApplication,
+                documents: list[dict[str, Any]], by: User) -> PreApplication:
+    session.add(family)
+    session.flush()
+    child.family_id = family.id
+    session.add(child)
+    session.flush()
+    case.family_id, case.child_id = family.id, child.id
+    session.add(case)
+    session.flush()
+    for d in documents:
+        session.add(CaseDocument(case_id=case.id, name=d["name"], detail=d.get("detail", ""), have=d.get("have")))
+    session.add(StatusChange(case_id=case.id, from_status=None, to_status=case.status, by_id=by.id))
+    return case
+
+
+def cases_filed_by(session: Session, *, user: User) -> list[PreApplication]:
+    return list(session.exec(select(PreApplication).where(PreApplication.filer_id == user.id)
+                             .order_by(col(PreApplication.created_at).desc())))
+
+
+def queue(session: Session, *, lineage_prefixes: list[str] | None, limit: int = 20) -> list[PreApplication]:
+    """Open cases, urgent first, then oldest; only those under the given places (None: all, for admins)."""
+    stmt = select(PreApplication).where(col(PreApplication.status).in_(
+        [Status.submitted, Status.reviewing, Status.needs_documents]))
+    if lineage_prefixes is not None:
+        from sqlalchemy import or_
+        stmt = stmt.where(or_(*[col(PreApplication.place_lineage).contains(f"/{p}/") for p in lineage_prefixes]))
+    return list(session.exec(stmt.order_by(col(PreApplication.urgent).desc(), PreApplication.created_at).limit(limit)))
+
+
+def documents_of(session: Session, *, case: PreApplication) -> list[CaseDocument]:
+    return list(session.exec(select(CaseDocument).where(CaseDocument.case_id == case.id).order_by(CaseDocument.id)))
+
+
+def notes_of(session: Session, *, case: PreApplication) -> list[CaseNote]:
+    return list(session.exec(select(CaseNote).where(CaseNote.case_id == case.id).order_by(CaseNote.id)))
+
+
+def history_of(session: Session, *, case: PreApplication) -> list[StatusChange]:
+    return list(session.exec(select(StatusChange).where(StatusChange.case_id == case.id).order_by(StatusChange.id)))
+
+
+def change_status(session: Session, *, case: PreApplication, to: Status, by: User,
+                  reason: str | None = None, department: str | None = None) -> StatusChange:
+    change = StatusChange(case_id=case.id, from_status=case.status, to_status=to, by_id=by.id, reason=reason)
+    case.status, case.updated_at = to, utcnow()
+    if reason is not None:
+        case.reason = reason
+    if department is not None:
+        case.department = department
+    session.add(case)
+    session.add(change)
+    return change
+
+
+def add_note(session: Session, *, case: PreApplication, author: User, text: str) -> CaseNote:
+    note = CaseNote(case_id=case.id, author_id=author.id, text=text)
+    session.add(note)
+    return note
+
+
+def audit(session: Session, *, user_key: str, action: str, case_ref: str | None = None,
+          allowed: bool = True, detail: str = "") -> None:
+    session.add(AuditLog(user_key=user_key, action=action, case_ref=case_ref, allowed=allowed, detail=detail))
+
+
+def count(session: Session, model: type) -> int:
+    return session.exec(select(func.count()).select_from(model)).one()
