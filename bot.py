@@ -1,14 +1,24 @@
 """童助 — entry point.
 
-    python bot.py                      the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the console chat
+    python bot.py                      the Telegram bot (long polling) when TELEGRAM_BOT_TOKEN is set,
+                                       else the console chat
+    python bot.py --webhook            the Telegram bot behind an ASGI webhook (uvicorn, --workers N)
     python bot.py screen FACTS.json    screen one family (--json for the facts.md result object)
+    python bot.py simulate FACTS.json  run the real questionnaire answering from the facts (--json)
+    python bot.py ask "问题"            answer a question from the knowledge base (--region, --json)
     python bot.py kb check             validate every policy pack
+    python bot.py staff add ID --role staff --region 温岭    give a Telegram user a role
+    python bot.py export --region 温岭 --format xlsx --out FILE / --case REF --format docx --out FILE
+    python bot.py db upgrade           apply the database migrations (also done at start-up)
+    python bot.py maintenance          delete unfinished conversations older than TONGZHU_SESSION_DAYS
+    python bot.py keygen               print a new TONGZHU_DATA_KEY
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +54,119 @@ def cmd_screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from conversation.simulate import simulate
+    from screening.facts import FactsError, parse_facts
+
+    data = _load_json(args.facts)
+    try:
+        parse_facts(data)
+    except FactsError as exc:
+        for key, message in exc.problems:
+            print(f"输入有误 {key}: {message}", file=sys.stderr)
+        return 2
+    out = simulate(data)
+    if args.json:
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        from templates import render_text
+
+        print(f"问了 {out['questions_asked']} 个问题")
+        sys.stdout.write(render_text("text/screen.txt.j2", r=out["result"]))
+    return 0
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from policy_kb.loader import load_kb
+    from policy_kb.places import place_index
+    from storage import repo
+    from storage.db import make_engine
+    from storage.models import Role
+
+    region = None
+    if args.region:
+        match = place_index(load_kb()).resolve(args.region)
+        if match.node is None:
+            print(f"不认识的地区：{args.region}（试试“温岭”“重庆綦江区”）", file=sys.stderr)
+            return 2
+        region = match.node.name
+    elif args.role == "staff":
+        print("staff needs --region: the place whose cases they review", file=sys.stderr)
+        return 2
+    engine = make_engine()
+    with Session(engine) as session, session.begin():
+        user = repo.set_role(session, user_key=f"tg:{args.telegram_id}", telegram_id=args.telegram_id,
+                             role=Role(args.role), region=region)
+        repo.audit(session, user_key="cli", action="role", detail=f"tg:{args.telegram_id} → {args.role} {region or ''}")
+        line = f"tg:{args.telegram_id} is now {user.role.value}" + (f" for {region}" if region else "")
+        if user.referral_code:
+            line += f"; families start with https://t.me/<bot>?start={user.referral_code}"
+    print(line)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from casework.export import export_docx, export_xlsx
+    from casework.service import lineage
+    from policy_kb.loader import load_kb
+    from policy_kb.places import place_index
+    from storage.db import make_engine
+
+    engine = make_engine()
+    out = Path(args.out)
+    with Session(engine) as session:
+        if args.format == "docx":
+            if not args.case:
+                print("--format docx needs --case REF", file=sys.stderr)
+                return 2
+            try:
+                export_docx(session, reference=args.case, out=out)
+            except LookupError as exc:
+                print(str(exc), file=sys.stderr)
+                return 2
+        else:
+            region = None
+            if args.region:
+                match = place_index(load_kb()).resolve(args.region)
+                if match.node is None:
+                    print(f"不认识的地区：{args.region}", file=sys.stderr)
+                    return 2
+                region = [match.node.name]
+            export_xlsx(session, region_lineage=region, out=out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from storage.db import make_engine
+
+    make_engine()
+    print("database is up to date")
+    return 0
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    from casework.jobs import run_maintenance
+    from storage.db import make_engine
+
+    done = run_maintenance(make_engine(), days=args.days)
+    print("another worker is running maintenance" if done is None else
+          f"deleted {done['sessions']} unfinished conversations and {done['updates']} old update ids")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from storage.crypto import new_key
+
+    print(new_key())
+    return 0
+
+
 def cmd_kb_check(args: argparse.Namespace) -> int:
     from policy_kb.check import check, shared_dir
 
@@ -66,8 +189,10 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import os
+    if args.webhook:
+        from handlers.webhook import run_webhook
 
+        return run_webhook(workers=args.workers, port=args.port)
     if os.environ.get("TELEGRAM_BOT_TOKEN"):
         from handlers.telegram_app import run_polling
 
@@ -79,12 +204,52 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bot.py", description="童助：困境儿童保障政策助手")
+    parser.add_argument("--webhook", action="store_true", help="serve Telegram updates over HTTP (ASGI)")
+    parser.add_argument("--workers", type=int, default=1, help="webhook worker processes (PostgreSQL for >1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     sub = parser.add_subparsers(dest="command")
 
     p_screen = sub.add_parser("screen", help="screen one family from a facts JSON file")
     p_screen.add_argument("facts", help="facts JSON file (../shared/spec/facts.md), or - for stdin")
     p_screen.add_argument("--json", action="store_true", help="print the result object")
     p_screen.set_defaults(func=cmd_screen)
+
+    p_sim = sub.add_parser("simulate", help="run the questionnaire answering from a facts JSON file")
+    p_sim.add_argument("facts", help="facts JSON file, or - for stdin")
+    p_sim.add_argument("--json", action="store_true", help="print {questions_asked, facts, result}")
+    p_sim.set_defaults(func=cmd_simulate)
+
+    try:
+        from freetext.cli import add_ask_parser
+    except ImportError:  # pragma: no cover - the free-text package is optional at run time
+        add_ask_parser = None
+    if add_ask_parser is not None:
+        add_ask_parser(sub)
+
+    p_staff = sub.add_parser("staff", help="roles")
+    staff_sub = p_staff.add_subparsers(dest="staff_command", required=True)
+    p_add = staff_sub.add_parser("add", help="give a Telegram user a role")
+    p_add.add_argument("telegram_id", type=int)
+    p_add.add_argument("--role", choices=["staff", "volunteer", "admin", "guardian"], default="staff")
+    p_add.add_argument("--region", help="the place the staff member serves, e.g. 温岭")
+    p_add.set_defaults(func=cmd_staff_add)
+
+    p_export = sub.add_parser("export", help="cases for the office: xlsx list or a docx 预申请登记表")
+    p_export.add_argument("--region")
+    p_export.add_argument("--case", help="a reference, for --format docx")
+    p_export.add_argument("--format", choices=["xlsx", "docx"], default="xlsx")
+    p_export.add_argument("--out", required=True)
+    p_export.set_defaults(func=cmd_export)
+
+    p_db = sub.add_parser("db", help="database")
+    db_sub = p_db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    p_maint = sub.add_parser("maintenance", help="delete stale unfinished conversations")
+    p_maint.add_argument("--days", type=int, default=None)
+    p_maint.set_defaults(func=cmd_maintenance)
+
+    sub.add_parser("keygen", help="print a new encryption key").set_defaults(func=cmd_keygen)
 
     p_kb = sub.add_parser("kb", help="knowledge base tools")
     kb_sub = p_kb.add_subparsers(dest="kb_command", required=True)

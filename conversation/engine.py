@@ -36,7 +36,7 @@ RESTART_WORDS = ("/restart", "重新开始")
 CANCEL_WORDS = ("/cancel", "取消")
 PHONE = re.compile(r"1[3-9]\d{9}")
 STATE_VERSION = 2
-_DANGER_WORDS = ("打我", "打他", "打她", "被打", "挨打", "虐待", "性侵", "猥亵", "强奸", "不给饭吃",
+_DANGER_WORDS = ("打我", "打孩子", "打他", "打她", "被打", "挨打", "虐待", "性侵", "猥亵", "强奸", "不给饭吃",
                  "关起来", "一个人在家", "没人管", "离家出走", "拐卖", "想死", "自杀")
 
 
@@ -179,7 +179,8 @@ def result_replies(state: dict[str, Any], result: dict[str, Any]) -> list[Reply]
     if result["categories"] or result.get("possible_categories"):
         buttons.append([Button("📝 提交预申请", "file")])
     buttons.append([Button("↩ 改答案", "summary"), Button("🔄 重新开始", "restart")])
-    return [Reply("result", {"r": result}, buttons)]
+    urgent = bool(state["urgent"] or result.get("urgent"))
+    return [Reply("result", {"r": result, "urgent": urgent, "hotlines": hotlines(result) if urgent else []}, buttons)]
 
 
 def docs_reply(state: dict[str, Any], result: dict[str, Any], edit: bool = False) -> Reply:

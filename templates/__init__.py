@@ -41,11 +41,11 @@ for _env in (_text, _html):
     _env.filters["money"] = money
 
 
-def render_text(name: str, **context: Any) -> str:
+def render_text(name: str, /, **context: Any) -> str:
     return _text.get_template(name).render(**context).strip() + "\n"
 
 
-def render_html(name: str, **context: Any) -> str:
+def render_html(name: str, /, **context: Any) -> str:
     return _html.get_template(name).render(**context).strip()
 
 

@@ -1,0 +1,268 @@
+"""The staff desk in Telegram: /queue, /case REF, /note REF 文字, /refuse REF 理由, /export, and the
+buttons on a case ("s:…").  Every read and every button is checked here, on the server: a forged
+callback from someone who is not staff of the case's place changes nothing and is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from casework import lifecycle
+from conversation.model import Button, Notice, Reply, rows
+from storage import repo
+from storage.db import lock_user
+from storage.models import Child, Family, PreApplication, Role, Status, User
+
+COMMANDS = ["queue", "case", "note", "refuse", "export"]
+REFUSAL_REASONS = ["孩子户籍不在本辖区，请到户籍地申请", "不符合本地政策规定的条件", "家庭已撤回申请"]
+REF = re.compile(r"TZ\d{8}-[0-9A-F]{6}")
+
+
+@dataclass
+class Document:
+    filename: str
+    content: bytes
+
+
+@dataclass
+class StaffOutcome:
+    replies: list[Reply] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+
+
+def is_staff(user: User) -> bool:
+    return user.role in (Role.staff, Role.admin)
+
+
+def in_scope(user: User, case: PreApplication) -> bool:
+    return user.role == Role.admin or (user.role == Role.staff and bool(user.region)
+                                       and f"/{user.region}/" in case.place_lineage)
+
+
+def handle(*, engine: Engine, user_key: str, text: str | None, action: str | None,
+           update_id: int | None = None, telegram_id: int | None = None) -> StaffOutcome | None:
+    with Session(engine) as session, session.begin():
+        lock_user(session, user_key)
+        if update_id is not None and not repo.first_time(session, update_id=update_id, user_key=user_key):
+            return None
+        user = repo.get_or_create_user(session, user_key=user_key, telegram_id=telegram_id)
+        desk = Desk(session, user)
+        if action is not None:
+            desk.button(action)
+        else:
+            desk.command(text or "")
+        return desk.out
+
+
+class Desk:
+    def __init__(self, session: Session, user: User):
+        self.s, self.user, self.out = session, user, StaffOutcome()
+
+    # -- entry points
+
+    def command(self, text: str) -> None:
+        command, _, rest = text.partition(" ")
+        command = command.split("@")[0].lstrip("/")
+        if not is_staff(self.user):
+            return self._refuse(command, None, "not staff")
+        if command == "queue":
+            self.queue()
+        elif command == "export":
+            self.export()
+        else:
+            match = REF.search(rest.upper())
+            case = repo.case_by_ref(self.s, reference=match.group(0)) if match else None
+            if case is None:
+                self.out.replies.append(Reply("staff_no_case", {"command": command}))
+                return
+            if not in_scope(self.user, case):
+                return self._refuse(command, case.reference, "other place")
+            extra = rest[match.end():].strip() if match else ""
+            if command == "case":
+                self.open(case)
+            elif command == "note":
+                self.note(case, extra)
+            elif command == "refuse":
+                self.transition(case, Status.refused, reason=extra)
+
+    def button(self, action: str) -> None:
+        parts = action.split(":")
+        verb, ref = (parts[1], parts[2]) if len(parts) >= 3 else ("", "")
+        arg = parts[3] if len(parts) >= 4 else None
+        case = repo.case_by_ref(self.s, reference=ref)
+        if not is_staff(self.user) or case is None or not in_scope(self.user, case):
+            return self._refuse(f"button {verb}", ref, "not staff of this case" if case else "no such case")
+        if verb == "open":
+            self.open(case)
+        elif verb == "review":
+            self.transition(case, Status.reviewing)
+        elif verb == "docs":
+            self.documents(case)
+        elif verb == "req" and arg is not None and arg.isdigit():
+            self.toggle_request(case, int(arg))
+        elif verb == "send":
+            self.transition(case, Status.needs_documents)
+        elif verb == "accept":
+            self.departments(case)
+        elif verb == "dept" and arg is not None and arg.isdigit():
+            depts = departments_of(case)
+            if int(arg) < len(depts):
+                self.transition(case, Status.accepted, department=depts[int(arg)])
+        elif verb == "refuse":
+            self.refusal_reasons(case)
+        elif verb == "why" and arg is not None and arg.isdigit() and int(arg) < len(REFUSAL_REASONS):
+            self.transition(case, Status.refused, reason=REFUSAL_REASONS[int(arg)])
+        elif verb == "close":
+            self.transition(case, Status.closed)
+        else:
+            self._refuse(f"button {verb}", ref, "unknown button")
+
+    # -- views
+
+    def queue(self) -> None:
+        prefixes = None if self.user.role == Role.admin else [self.user.region or ""]
+        cases = repo.queue(self.s, lineage_prefixes=prefixes)
+        items = [self._line(c) for c in cases]
+        repo.audit(self.s, user_key=self.user.user_key, action="queue", detail=f"{len(items)} cases")
+        self.out.replies.append(Reply("staff_queue", {"items": items, "region": self.user.region or "全部"},
+                                      rows([Button(("🔴 " if c.urgent else "") + c.reference, f"s:open:{c.reference}")
+                                            for c in cases], 2)))
+
+    def open(self, case: PreApplication) -> None:
+        repo.audit(self.s, user_key=self.user.user_key, action="open", case_ref=case.reference)
+        result = json.loads(case.result_json)
+        family, child = self.s.get(Family, case.family_id), self.s.get(Child, case.child_id)
+        docs = repo.documents_of(self.s, case=case)
+        self.out.replies.append(Reply("staff_case", {
+            "c": self._line(case), "family": family, "child": child, "facts": json.loads(case.facts_json),
+            "categories": result.get("categories", []), "possible": result.get("possible_categories", []),
+            "docs": docs, "notes": repo.notes_of(self.s, case=case), "history": repo.history_of(self.s, case=case),
+            "kb_version": case.kb_version}, self._actions(case)))
+
+    def documents(self, case: PreApplication, edit: bool = False) -> None:
+        docs = repo.documents_of(self.s, case=case)
+        buttons = [[Button(("📌 " if d.requested else ("✅ " if d.have else "☐ ")) + d.name[:24],
+                           f"s:req:{case.reference}:{i}")] for i, d in enumerate(docs)]
+        buttons.append([Button("📨 一次性告知家属", f"s:send:{case.reference}"),
+                        Button("↩ 回到案件", f"s:open:{case.reference}")])
+        self.out.replies.append(Reply("staff_documents", {"reference": case.reference, "docs": docs}, buttons,
+                                      edit=edit))
+
+    def toggle_request(self, case: PreApplication, index: int) -> None:
+        docs = repo.documents_of(self.s, case=case)
+        if index < len(docs):
+            docs[index].requested = not docs[index].requested
+            self.s.add(docs[index])
+            self.s.flush()
+        self.documents(case, edit=True)
+
+    def departments(self, case: PreApplication) -> None:
+        depts = departments_of(case)
+        self.out.replies.append(Reply("staff_departments", {"reference": case.reference},
+                                      rows([Button(d[:30], f"s:dept:{case.reference}:{i}")
+                                            for i, d in enumerate(depts)], 1)))
+
+    def refusal_reasons(self, case: PreApplication) -> None:
+        self.out.replies.append(Reply("staff_refusal", {"reference": case.reference},
+                                      rows([Button(r[:30], f"s:why:{case.reference}:{i}")
+                                            for i, r in enumerate(REFUSAL_REASONS)], 1)))
+
+    # -- changes
+
+    def note(self, case: PreApplication, text: str) -> None:
+        if not text:
+            self.out.replies.append(Reply("staff_note_empty", {"reference": case.reference}))
+            return
+        repo.add_note(self.s, case=case, author=self.user, text=text[:2000])
+        repo.audit(self.s, user_key=self.user.user_key, action="note", case_ref=case.reference)
+        self.out.replies.append(Reply("staff_done", {"reference": case.reference, "what": "备注已记下"}))
+
+    def transition(self, case: PreApplication, to: Status, *, reason: str | None = None,
+                   department: str | None = None) -> None:
+        docs = repo.documents_of(self.s, case=case)
+        requested = [d for d in docs if d.requested]
+        try:
+            lifecycle.check(case.status, to, reason=reason, department=department, requested=len(requested))
+        except lifecycle.TransitionError as exc:
+            self.out.replies.append(Reply("staff_cannot", {"reference": case.reference, "why": str(exc)}))
+            return
+        repo.change_status(self.s, case=case, to=to, by=self.user, reason=reason, department=department)
+        repo.audit(self.s, user_key=self.user.user_key, action=f"status:{to.name}", case_ref=case.reference)
+        self.out.replies.append(Reply("staff_done", {"reference": case.reference, "what": f"已改为「{to.value}」"},
+                                      self._actions(case)))
+        child = self.s.get(Child, case.child_id)
+        update = Reply("case_update", {"reference": case.reference, "child": child.name if child else "",
+                                       "status": to.value, "reason": reason, "department": department,
+                                       "requested": [{"name": d.name, "detail": d.detail} for d in requested]
+                                       if to == Status.needs_documents else []})
+        for key in self._people_of(case):
+            self.out.notices.append(Notice(key, update))
+
+    def export(self) -> None:
+        from casework.export import export_xlsx
+
+        region = None if self.user.role == Role.admin else [self.user.region or ""]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "cases.xlsx"
+            export_xlsx(self.s, region_lineage=region, out=path)
+            content = path.read_bytes()
+        repo.audit(self.s, user_key=self.user.user_key, action="export", detail=f"region={region}")
+        self.out.documents.append(Document("预申请.xlsx", content))
+
+    # -- helpers
+
+    def _people_of(self, case: PreApplication) -> list[str]:
+        """The family's filer and the volunteer who referred them: they hear of every change."""
+        keys = []
+        filer = self.s.get(User, case.filer_id)
+        if filer is not None:
+            keys.append(filer.user_key)
+            if filer.referred_by:
+                volunteer = self.s.get(User, filer.referred_by)
+                if volunteer is not None:
+                    keys.append(volunteer.user_key)
+        return keys
+
+    def _line(self, case: PreApplication) -> dict[str, Any]:
+        child = self.s.get(Child, case.child_id)
+        return {"reference": case.reference, "urgent": case.urgent, "status": case.status.value,
+                "place": case.place or case.region_input, "created": f"{case.created_at:%Y-%m-%d %H:%M}",
+                "child": child.name if child else "", "id": child.id_masked if child else "",
+                "duplicate": case.duplicate_of, "department": case.department, "reason": case.reason}
+
+    def _actions(self, case: PreApplication) -> list[list[Button]]:
+        ref = case.reference
+        allowed = lifecycle.TRANSITIONS[case.status]
+        buttons = []
+        if Status.reviewing in allowed:
+            buttons.append(Button("审核中", f"s:review:{ref}"))
+        if Status.needs_documents in allowed:
+            buttons.append(Button("要补材料", f"s:docs:{ref}"))
+        if Status.accepted in allowed:
+            buttons.append(Button("受理并转部门", f"s:accept:{ref}"))
+        if Status.refused in allowed:
+            buttons.append(Button("不予受理", f"s:refuse:{ref}"))
+        if Status.closed in allowed:
+            buttons.append(Button("办结", f"s:close:{ref}"))
+        return rows(buttons, 2)
+
+    def _refuse(self, what: str, ref: str | None, why: str) -> None:
+        repo.audit(self.s, user_key=self.user.user_key, action=what[:40], case_ref=ref, allowed=False, detail=why)
+        self.out.replies.append(Reply("staff_refused"))
+
+
+def departments_of(case: PreApplication) -> list[str]:
+    """The departments the knowledge base names for this child's entitlements, and the 民政 office."""
+    result = json.loads(case.result_json)
+    names = [e.get("department") for e in result.get("entitlements", []) if e.get("department")]
+    out = list(dict.fromkeys(["民政部门"] + [n for n in names if n]))
+    return out[:8]

@@ -1,0 +1,70 @@
+"""`bot.py simulate`: run the real questionnaire, answering each question from a facts file.
+
+Each question is answered as a family that knows exactly these facts would: the choice whose facts
+all hold (the most specific one), "不确定" where the facts say nothing.  The result is the screen of
+the facts the conversation gathered, which must equal the screen of the facts given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conversation import questionnaire as qn
+from conversation.engine import facts_of, result_of, step
+from conversation.model import Input, Who
+
+WHO = Who(user_key="simulate")
+MAX_STEPS = 80
+
+
+def _choice_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
+    prefix = q["sets"][0].split(".")[0] + "." if q["id"] in ("father", "mother") else ""
+    best, best_size = None, -1
+    for i, choice in enumerate(q["choices"]):
+        items = {prefix + p: v for p, v in choice["set"].items()}
+        if not items:
+            continue
+        if all(qn.get_fact(facts, p, object()) == v for p, v in items.items()) and len(items) > best_size:
+            best, best_size = i, len(items)
+    return f"c:{q['id']}:{best}" if best is not None else "不确定"
+
+
+def _typed_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
+    path = q["sets"][0]
+    missing = object()
+    value = qn.get_fact(facts, path, missing)
+    if value is missing:
+        return "不确定"
+    if q["kind"] == "age":
+        return f"{value}岁"
+    if q["kind"] == "months":
+        return "不确定" if value is None else f"{value}个月"
+    if q["kind"] in ("disability", "disability_child"):
+        return "没有" if value is None else f"{value['grade']}级 {value['kind']}"
+    raise ValueError(q["kind"])
+
+
+def simulate(facts: dict[str, Any]) -> dict[str, Any]:
+    out = step(None, Input.typed("/start"), who=WHO)
+    state, asked = out.state, 0
+    for _ in range(MAX_STEPS):
+        stage = state["stage"]
+        if stage == "role":
+            inp = Input.pressed("role:self")
+        elif stage == "questions":
+            q = qn.BY_ID[state["current"]]
+            asked += 1
+            if q["kind"] == "place":
+                inp = Input.typed(facts["region"])
+            elif q["kind"] == "choice":
+                answer = _choice_for(q, facts)
+                inp = Input.pressed(answer) if answer.startswith("c:") else Input.typed(answer)
+            else:
+                inp = Input.typed(_typed_for(q, facts))
+        elif stage == "summary":
+            inp = Input.pressed("result")
+        else:
+            break
+        state = step(state, inp, who=WHO).state
+    gathered = facts_of(state)
+    return {"questions_asked": asked, "facts": gathered, "result": result_of(gathered)}

@@ -1,0 +1,222 @@
+"""The Telegram adapter: python-telegram-bot carries updates in and messages out; nothing else.
+
+Every update goes to `conversation.session.handle` (or the staff desk, casework/staff.py), which runs
+in one database transaction: the state is read and written there, never kept in this process.  The
+handlers are wired explicitly, in order, as in python-telegram-bot's rules-bot:
+
+    0. staff commands and staff buttons (/queue, /case, "s:" buttons) — checked on the server
+    1. the family's commands (/start /help /status /restart /cancel /forget /ask)
+    2. buttons of the conversation
+    3. typed text
+    4. anything else (a photo, a sticker): a kind word on what to send instead
+    and an error handler that always answers the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler,
+                          ContextTypes, MessageHandler, filters)
+from telegram.request import BaseRequest, HTTPXRequest
+
+from casework import staff
+from casework.jobs import maintenance_loop
+from casework.service import CaseService
+from conversation.model import Input, Notice, Reply
+from conversation.session import handle
+from templates import render_reply, split_message
+
+log = logging.getLogger("tongzhu.telegram")
+
+COMMANDS = [("start", "开始 / 从这里问"), ("help", "怎么用"), ("status", "看预申请办到哪一步了"),
+            ("restart", "从头开始（换一个孩子）"), ("cancel", "不问了，清掉这次的回答")]
+FAMILY_COMMANDS = ["start", "help", "status", "restart", "cancel", "forget", "ask"]
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.action) for b in row]
+                                 for row in reply.buttons])
+
+
+def user_key(telegram_id: int) -> str:
+    return f"tg:{telegram_id}"
+
+
+def chat_of(key: str) -> int | None:
+    return int(key[3:]) if key.startswith("tg:") and key[3:].lstrip("-").isdigit() else None
+
+
+class Bridge:
+    """What the handlers share: the database engine, the services and one lock per chat."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.services = CaseService(engine=engine)
+        self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def run(self, update: Update, inp: Input):
+        user = update.effective_user
+        return await asyncio.to_thread(
+            handle, engine=self.engine, services=self.services, user_key=user_key(user.id), inp=inp,
+            update_id=update.update_id, telegram_id=user.id, display_name=user.first_name)
+
+    async def run_staff(self, update: Update, text: str | None, action: str | None):
+        user = update.effective_user
+        return await asyncio.to_thread(staff.handle, engine=self.engine, user_key=user_key(user.id), text=text,
+                                       action=action, update_id=update.update_id, telegram_id=user.id)
+
+
+async def send(bot, chat_id: int, replies: list[Reply], *, edit_message=None) -> None:
+    """Render and send replies: long ones split under 4096 characters, buttons on the last part.
+    A reply marked `edit` replaces the message whose button was pressed."""
+    for reply in replies:
+        parts = split_message(render_reply(reply, html=True))
+        markup = keyboard(reply)
+        if reply.edit and edit_message is not None and len(parts) == 1:
+            try:
+                await edit_message.edit_text(parts[0], parse_mode=ParseMode.HTML, reply_markup=markup)
+                continue
+            except BadRequest as exc:
+                if "not modified" in str(exc).lower():
+                    continue
+                log.info("edit failed (%s): sending a new message", exc)
+        for i, part in enumerate(parts):
+            await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
+                                   reply_markup=markup if i == len(parts) - 1 else None)
+
+
+async def notify(bot, notices: list[Notice]) -> None:
+    for notice in notices:
+        chat_id = chat_of(notice.user_key)
+        if chat_id is None:
+            continue  # a console user: nothing to push to
+        try:
+            await send(bot, chat_id, [notice.reply])
+        except Forbidden:
+            log.warning("could not notify %s: the user blocked the bot", notice.user_key)
+
+
+def bridge_of(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
+    return context.application.bot_data["bridge"]
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    outcome = await bridge_of(context).run(update, Input.typed(update.effective_message.text or ""))
+    if outcome is None:
+        return  # a redelivered update, already answered
+    await send(context.bot, update.effective_chat.id, outcome.replies)
+    await notify(context.bot, outcome.notices)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer()
+    outcome = await bridge_of(context).run(update, Input.pressed(query.data or ""))
+    if outcome is None:
+        return
+    await send(context.bot, update.effective_chat.id, outcome.replies, edit_message=query.message)
+    await notify(context.bot, outcome.notices)
+
+
+async def on_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is not None:
+        await query.answer()
+    text = None if query else update.effective_message.text
+    outcome = await bridge_of(context).run_staff(update, text, query.data if query else None)
+    if outcome is None:
+        return
+    await send(context.bot, update.effective_chat.id, outcome.replies,
+               edit_message=query.message if query else None)
+    await notify(context.bot, outcome.notices)
+    for doc in outcome.documents:
+        await context.bot.send_document(update.effective_chat.id, document=doc.content, filename=doc.filename)
+
+
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_chat is not None:
+        await send(context.bot, update.effective_chat.id, [Reply("send_text_please")])
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await send(context.bot, update.effective_chat.id, [Reply("error")])
+        except Exception:  # noqa: BLE001 - the error handler must never raise
+            log.exception("could not tell the user about the error")
+
+
+async def post_init(application: Application) -> None:
+    await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+    if application.bot_data.get("maintenance", True):
+        application.bot_data["maintenance_task"] = asyncio.create_task(
+            maintenance_loop(application.bot_data["bridge"].engine))
+
+
+async def post_shutdown(application: Application) -> None:
+    task = application.bot_data.get("maintenance_task")
+    if task is not None:
+        task.cancel()
+
+
+def wire(application: Application, engine: Engine) -> Application:
+    application.bot_data["bridge"] = Bridge(engine)
+    application.add_handler(CommandHandler(staff.COMMANDS, on_staff), group=0)
+    application.add_handler(CallbackQueryHandler(on_staff, pattern=r"^s:"), group=0)
+    application.add_handler(CommandHandler(FAMILY_COMMANDS, on_text), group=0)
+    application.add_handler(CallbackQueryHandler(on_button), group=0)
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text), group=0)
+    application.add_handler(MessageHandler(filters.COMMAND, on_text), group=0)  # unknown commands: kind word
+    application.add_handler(MessageHandler(~filters.TEXT & ~filters.UpdateType.EDITED, on_other), group=0)
+    application.add_error_handler(on_error)
+    return application
+
+
+def build_application(*, token: str, engine: Engine, base_url: str | None = None,
+                      request: BaseRequest | None = None, get_updates_request: BaseRequest | None = None,
+                      rate_limit: bool = False, webhook: bool = False, maintenance: bool = True) -> Application:
+    builder = ApplicationBuilder().token(token).post_init(post_init).post_shutdown(post_shutdown)
+    if base_url:
+        builder = builder.base_url(base_url)  # like https://api.telegram.org/bot: PTB appends the token
+    if request is not None:
+        builder = builder.request(request).get_updates_request(get_updates_request or request)
+    elif os.environ.get("TONGZHU_NO_PROXY_ENV"):
+        builder = builder.request(HTTPXRequest(httpx_kwargs={"trust_env": False})).get_updates_request(
+            HTTPXRequest(httpx_kwargs={"trust_env": False}, read_timeout=30))
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter())
+    if webhook:
+        builder = builder.updater(None)
+    builder = builder.concurrent_updates(True)
+    application = builder.build()
+    application.bot_data["maintenance"] = maintenance
+    return wire(application, engine)
+
+
+def run_polling() -> int:
+    from storage.crypto import key_problem
+    from storage.db import make_engine
+
+    problem = key_problem()
+    if problem:
+        print(f"童助 will not start: {problem}")
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    application = build_application(token=os.environ["TELEGRAM_BOT_TOKEN"], engine=make_engine(),
+                                     base_url=os.environ.get("TELEGRAM_API_BASE_URL"),
+                                     rate_limit=not os.environ.get("TELEGRAM_API_BASE_URL"))
+    application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+    return 0

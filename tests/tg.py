@@ -1,0 +1,75 @@
+"""Drive the real python-telegram-bot Application in-process: Telegram is played by
+botapi_fakes.OfflineRequest, which records and validates every Bot API call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from stdnum.cn import ric
+from telegram import Update
+
+from botapi_fakes.offline import OfflineRequest
+from botapi_fakes.updates import callback_update, text_update
+from handlers.telegram_app import build_application
+from storage.db import make_engine
+
+
+def child_id(age: int, area: str = "331081", seq: str = "123") -> str:
+    """A valid 公民身份号码 for a child who is `age` today."""
+    today = dt.date.today()
+    birth = dt.date(today.year - age, 1, 1) if (today.month, today.day) > (1, 1) else dt.date(today.year - age - 1, 1, 2)
+    body = f"{area}{birth:%Y%m%d}{seq}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum expects a place for the check digit
+
+
+class Harness:
+    def __init__(self, db_url: str):
+        self.request = OfflineRequest()
+        self.engine = make_engine(db_url)
+        self.app = build_application(token="123:ABC", engine=self.engine, request=self.request, maintenance=False)
+        self.ids = itertools.count(1)
+
+    async def __aenter__(self) -> "Harness":
+        await self.app.initialize()
+        await self.app.post_init(self.app)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.app.shutdown()
+
+    async def feed(self, update: dict) -> list[str]:
+        before = len(self.request.calls())
+        await self.app.process_update(Update.de_json(update, self.app.bot))
+        return [c.params.get("text", "") for c in self.request.calls()[before:]
+                if c.method in ("sendMessage", "editMessageText")]
+
+    async def say(self, user_id: int, text: str, first_name: str = "奶奶") -> str:
+        return "\n".join(await self.feed(text_update(next(self.ids), user_id, text, first_name)))
+
+    def buttons(self, user_id: int) -> list[dict]:
+        markup = self.request.last_markup(user_id) or {}
+        return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+    async def press(self, user_id: int, label: str) -> str:
+        """Press the first button of the newest keyboard whose label contains `label`."""
+        for button in self.buttons(user_id):
+            if label in button["text"]:
+                return await self.press_data(user_id, button["callback_data"])
+        raise AssertionError(f"no button {label!r} in {[b['text'] for b in self.buttons(user_id)]}")
+
+    async def press_data(self, user_id: int, data: str) -> str:
+        return "\n".join(await self.feed(callback_update(next(self.ids), user_id, data)))
+
+    async def answer_rest_unsure(self, user_id: int, limit: int = 30) -> str:
+        """Answer "不确定" to every remaining question until the summary."""
+        for _ in range(limit):
+            last = self.request.sent_texts(user_id)[-1]
+            if "问完了" in last:
+                return last
+            if any("不确定" == b["text"] for b in self.buttons(user_id)) and "第" in last:
+                await self.press(user_id, "不确定")
+            else:
+                await self.say(user_id, "不确定")
+        raise AssertionError("the questionnaire did not end")
