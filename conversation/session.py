@@ -7,12 +7,22 @@ never lives in process memory, so a restart or a second worker goes on exactly w
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from conversation.engine import Outcome, step
 from conversation.model import Input, Who
 from storage import repo
 from storage.db import lock_user
+from storage.models import Role, User
+
+
+def link_referral(session: Session, *, user: User, code: str) -> None:
+    """A family that starts from a volunteer's link (t.me/<bot>?start=CODE) is linked to that
+    volunteer, who then hears of every change to the family's cases."""
+    volunteer = session.exec(select(User).where(User.referral_code == code.strip()[:64])).first()
+    if volunteer is not None and volunteer.role == Role.volunteer and volunteer.id != user.id:
+        user.referred_by = volunteer.id
+        session.add(user)
 
 
 def handle(*, engine: Engine, services, user_key: str, inp: Input, update_id: int | None = None,
@@ -24,6 +34,8 @@ def handle(*, engine: Engine, services, user_key: str, inp: Input, update_id: in
             return None
         user = repo.get_or_create_user(session, user_key=user_key, telegram_id=telegram_id,
                                        display_name=display_name)
+        if inp.text.startswith("/start ") and user.referred_by is None:
+            link_referral(session, user=user, code=inp.text.split(maxsplit=1)[1])
         who = Who(user_key=user_key, role=user.role.value, name=display_name or user.display_name or "")
         state = repo.load_state(session, user_key=user_key)
         outcome = step(state, inp, who=who, services=services.bind(session) if services else None)

@@ -1,0 +1,104 @@
+"""Webhook mode: `python bot.py --webhook [--workers N]` serves Telegram updates over HTTP.
+
+An ASGI app (Starlette under uvicorn), as in python-telegram-bot's custom-webhook examples: the
+application is built with `.updater(None)`; each POST /telegram is checked against the
+X-Telegram-Bot-Api-Secret-Token header and processed before the answer, so an update whose
+processing failed is redelivered by Telegram (and a redelivered one is recognised by its
+update_id).  Several workers need PostgreSQL: one chat's updates are serialised across them by an
+advisory lock (storage/db.py), and the maintenance job runs in one worker at a time (casework/jobs.py).
+
+Environment: TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET (required), TELEGRAM_WEBHOOK_URL (the
+public URL; when set, setWebhook is called once at start), TELEGRAM_API_BASE_URL, DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from telegram import Update
+
+from handlers.telegram_app import build_application, post_init
+
+log = logging.getLogger("tongzhu.webhook")
+PATH = "/telegram"
+
+
+def create_app() -> Starlette:
+    from storage.db import make_engine
+
+    secret = os.environ["TELEGRAM_WEBHOOK_SECRET"]
+    application = build_application(token=os.environ["TELEGRAM_BOT_TOKEN"], engine=make_engine(),
+                                    base_url=os.environ.get("TELEGRAM_API_BASE_URL"), webhook=True,
+                                    rate_limit=not os.environ.get("TELEGRAM_API_BASE_URL"))
+
+    async def telegram(request: Request) -> Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given, secret):
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            data = await request.json()
+        except ValueError:
+            return PlainTextResponse("bad request", status_code=400)
+        await application.process_update(Update.de_json(data, application.bot))
+        return Response(status_code=200)
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"ok": True, "pid": os.getpid()})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette):
+        async with application:
+            await application.start()
+            await post_init(application)
+            yield
+            await application.stop()
+            task = application.bot_data.get("maintenance_task")
+            if task is not None:
+                task.cancel()
+
+    return Starlette(routes=[Route(PATH, telegram, methods=["POST"]), Route("/healthz", health)],
+                     lifespan=lifespan)
+
+
+def run_webhook(*, workers: int = 1, port: int = 8080, host: str = "127.0.0.1") -> int:
+    import uvicorn
+
+    from storage.crypto import key_problem
+    from storage.db import database_url, make_engine
+
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
+        if not os.environ.get(name):
+            print(f"童助 webhook will not start: {name} is not set")
+            return 2
+    problem = key_problem()
+    if problem:
+        print(f"童助 will not start: {problem}")
+        return 2
+    if workers > 1 and database_url().startswith("sqlite"):
+        print("童助 webhook will not start: several workers need PostgreSQL (DATABASE_URL); SQLite has one writer")
+        return 2
+    make_engine()  # migrate once, before the workers start
+    url = os.environ.get("TELEGRAM_WEBHOOK_URL")
+    if url:
+        asyncio.run(_set_webhook(url))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    uvicorn.run("handlers.webhook:create_app", factory=True, host=os.environ.get("HOST", host), port=port,
+                workers=workers, log_level="info", timeout_graceful_shutdown=10)
+    return 0
+
+
+async def _set_webhook(url: str) -> None:
+    application = build_application(token=os.environ["TELEGRAM_BOT_TOKEN"], engine=None,
+                                    base_url=os.environ.get("TELEGRAM_API_BASE_URL"), webhook=True,
+                                    maintenance=False)
+    async with application:
+        await application.bot.set_webhook(url + PATH, secret_token=os.environ["TELEGRAM_WEBHOOK_SECRET"],
+                                          allowed_updates=Update.ALL_TYPES)
