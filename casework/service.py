@@ -112,16 +112,7 @@ class CaseService:
         erased, kept = 0, 0
         for case in repo.cases_filed_by(s, user=user):
             if case.status in (Status.submitted, Status.refused):
-                family, child = s.get(Family, case.family_id), s.get(Child, case.child_id)
-                for doc in repo.documents_of(s, case=case):
-                    s.delete(doc)
-                for row in (*repo.notes_of(s, case=case), *repo.history_of(s, case=case)):
-                    s.delete(row)
-                s.delete(case)
-                s.flush()
-                s.delete(child)
-                s.flush()
-                s.delete(family)
+                repo.delete_case(s, case=case)
                 erased += 1
             else:
                 kept += 1

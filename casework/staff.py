@@ -142,10 +142,12 @@ class Desk:
         result = json.loads(case.result_json)
         family, child = self.s.get(Family, case.family_id), self.s.get(Child, case.child_id)
         docs = repo.documents_of(self.s, case=case)
-        self.out.replies.append(Reply("staff_case", {
-            "c": self._line(case), "family": family, "child": child, "facts": json.loads(case.facts_json),
+        self.out.replies.append(Reply("staff_case", {  # plain data: rendered after the transaction ends
+            "c": self._line(case), "family": family.model_dump(exclude={"phone_enc"}),
+            "child": child.model_dump(exclude={"id_enc", "id_hash"}),
             "categories": result.get("categories", []), "possible": result.get("possible_categories", []),
-            "docs": docs, "notes": repo.notes_of(self.s, case=case), "history": repo.history_of(self.s, case=case),
+            "docs": [d.model_dump() for d in docs], "notes": [n.model_dump() for n in repo.notes_of(self.s, case=case)],
+            "history": [h.model_dump() for h in repo.history_of(self.s, case=case)],
             "kb_version": case.kb_version}, self._actions(case)))
 
     def documents(self, case: PreApplication, edit: bool = False) -> None:
@@ -154,8 +156,7 @@ class Desk:
                            f"s:req:{case.reference}:{i}")] for i, d in enumerate(docs)]
         buttons.append([Button("📨 一次性告知家属", f"s:send:{case.reference}"),
                         Button("↩ 回到案件", f"s:open:{case.reference}")])
-        self.out.replies.append(Reply("staff_documents", {"reference": case.reference, "docs": docs}, buttons,
-                                      edit=edit))
+        self.out.replies.append(Reply("staff_documents", {"reference": case.reference}, buttons, edit=edit))
 
     def toggle_request(self, case: PreApplication, index: int) -> None:
         docs = repo.documents_of(self.s, case=case)

@@ -130,6 +130,17 @@ def create_case(session: Session, *, family: Family, child: Child, case: PreAppl
     return case
 
 
+def delete_case(session: Session, *, case: PreApplication) -> None:
+    """A case and everything that hangs on it: documents, notes, history, the child and the family."""
+    for model in (CaseDocument, CaseNote, StatusChange):
+        session.exec(delete(model).where(model.case_id == case.id))
+    child_id, family_id = case.child_id, case.family_id
+    session.exec(delete(PreApplication).where(PreApplication.id == case.id))
+    session.exec(delete(Child).where(Child.id == child_id))
+    if session.exec(select(PreApplication.id).where(PreApplication.family_id == family_id)).first() is None:
+        session.exec(delete(Family).where(Family.id == family_id))
+
+
 def cases_filed_by(session: Session, *, user: User) -> list[PreApplication]:
     return list(session.exec(select(PreApplication).where(PreApplication.filer_id == user.id)
                              .order_by(col(PreApplication.created_at).desc())))

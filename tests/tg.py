@@ -73,3 +73,31 @@ class Harness:
             else:
                 await self.say(user_id, "不确定")
         raise AssertionError("the questionnaire did not end")
+
+
+async def file_case(h: Harness, user_id: int, *, region: str = "温岭", age: int = 9, story: str | None = None,
+                    for_family: bool = False, child_name: str = "王小明", number: str | None = None) -> str:
+    """A whole conversation to a filed pre-application; returns the reference number."""
+    await h.say(user_id, "/restart")
+    await h.press(user_id, "帮一户家庭问" if for_family else "我是孩子的家人")
+    await h.say(user_id, region)
+    await h.press(user_id, "安全")
+    if story:
+        await h.say(user_id, story)
+    await h.say(user_id, f"{age}岁")
+    await h.press(user_id, "是")
+    await h.press(user_id, "已去世")
+    await h.press(user_id, "已去世")
+    await h.answer_rest_unsure(user_id)
+    await h.press(user_id, "没问题，看结果")
+    await h.press(user_id, "提交预申请")
+    await h.press(user_id, "同意")
+    await h.say(user_id, "王秀英")
+    await h.press(user_id, "祖父母")
+    await h.say(user_id, "13812345678")
+    await h.say(user_id, child_name)
+    await h.say(user_id, number or child_id(age))
+    await h.say(user_id, "温岭市城东街道某某村")
+    out = await h.press(user_id, "提交")
+    ref = next(w for w in out.replace("：", " ").split() if w.startswith("TZ"))
+    return ref
