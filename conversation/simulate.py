@@ -68,3 +68,31 @@ def simulate(facts: dict[str, Any]) -> dict[str, Any]:
         state = step(state, inp, who=WHO).state
     gathered = facts_of(state)
     return {"questions_asked": asked, "facts": gathered, "result": result_of(gathered)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m conversation.simulate [PERSONAS.yaml]`: the questions asked per persona."""
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from policy_kb.check import shared_dir
+
+    args = argv if argv is not None else sys.argv[1:]
+    shared = shared_dir()
+    path = Path(args[0]) if args else (shared / "spec" / "personas.yaml" if shared else None)
+    if path is None or not path.exists():
+        print("personas.yaml not found: give its path", file=sys.stderr)
+        return 2
+    counts = []
+    for persona in yaml.safe_load(path.read_text(encoding="utf-8")):
+        n = simulate(persona["facts"])["questions_asked"]
+        counts.append(n)
+        print(f"{n:3d}  {persona['id']}")
+    print(f"mean {sum(counts) / len(counts):.1f}, max {max(counts)} questions over {len(counts)} personas")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
