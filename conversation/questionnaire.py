@@ -53,10 +53,17 @@ def get_fact(facts: dict[str, Any], path: str, default: Any = None) -> Any:
     return cur
 
 
-def relevant(q: dict[str, Any], facts: dict[str, Any]) -> bool:
-    cond = q.get("ask_if")
+def relevant(q: dict[str, Any], facts: dict[str, Any], answers: dict[str, Any]) -> bool:
+    return _holds(q.get("ask_if"), q, facts, answers)
+
+
+def _holds(cond: dict[str, Any] | None, q: dict[str, Any], facts: dict[str, Any], answers: dict[str, Any]) -> bool:
     if not cond:
         return True
+    if "all" in cond:
+        return all(_holds(c, q, facts, answers) for c in cond["all"])
+    if "gate_not" in cond:  # skipped when the gate question got one of these answers
+        return not any(answers.get(gate, {}).get("label") in labels for gate, labels in cond["gate_not"].items())
     if "parents_situation" in cond:
         spec = cond["parents_situation"]
         return bool(set(get_fact(facts, f"{spec['role']}.situations", []) or []) & set(spec["any"]))
@@ -74,7 +81,7 @@ def rebuild(state: dict[str, Any]) -> dict[str, Any]:
     kept = []
     for qid in state["asked"]:
         q = BY_ID.get(qid)
-        if q is not None and not relevant(q, facts):
+        if q is not None and not relevant(q, facts, {k: state["answers"][k] for k in kept}):
             continue
         kept.append(qid)
         for path, value in state["answers"][qid]["set"].items():
@@ -95,7 +102,7 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
     out = [] if "safety" in state["asked"] else [BY_ID["safety"]]
     missing = [m["fact"] for m in (result or {}).get("missing_facts", [])]
     for q in QUESTIONS:
-        if q["id"] in state["asked"] or q["id"] in ("region", "safety") or not relevant(q, facts):
+        if q["id"] in state["asked"] or q["id"] in ("region", "safety") or not relevant(q, facts, state["answers"]):
             continue
         if touches(q, missing):
             out.append(q)

@@ -18,15 +18,27 @@ MAX_STEPS = 80
 
 
 def _choice_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
+    """The most specific choice these facts make true; at a gate whose facts are partly known,
+    "一项一项问我"; else "不确定"."""
     prefix = q["sets"][0].split(".")[0] + "." if q["id"] in ("father", "mother") else ""
     best, best_size = None, -1
     for i, choice in enumerate(q["choices"]):
         items = {prefix + p: v for p, v in choice["set"].items()}
-        if not items:
+        present = choice.get("means_present", [])
+        if not items and not present:
             continue
-        if all(qn.get_fact(facts, p, object()) == v for p, v in items.items()) and len(items) > best_size:
-            best, best_size = i, len(items)
+        holds = all(qn.get_fact(facts, p, object()) == v for p, v in items.items()) and all(
+            qn.get_fact(facts, p) is not None for p in present)
+        if holds and len(items) + len(present) > best_size:
+            best, best_size = i, len(items) + len(present)
+    if best is None:
+        each = next((i for i, c in enumerate(q["choices"]) if c.get("ask_each")), None)
+        known = any(qn.get_fact(facts, path, _MISSING) is not _MISSING for path in q["sets"])
+        best = each if each is not None and known else None
     return f"c:{q['id']}:{best}" if best is not None else "不确定"
+
+
+_MISSING = object()
 
 
 def _typed_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
