@@ -1,0 +1,374 @@
+"""Answers from the knowledge base for a free-text question.
+
+The index (built once, lazily) holds the question-and-answer entries of freetext/qa.yaml and the
+knowledge base's own items — categories, entitlements, documents, procedures and hotlines of every
+pack — each with the source that proves it. A question and every indexed text go through the same
+analysis (freetext/text.py): normalised, everyday words rewritten as policy terms, pinyin.
+
+Score of an entry, 0–1: per channel a cosine over IDF-weighted features, the channels averaged
+with fixed weights over those the question has:
+  concepts  the policy terms found (坐牢 → 服刑在押, 多少钱 → 补助标准, …)
+  chars     character bigrams of the rewritten text (typos and word order do not break it)
+  syllables pinyin syllable bigrams (homophones, typed pinyin)
+  ratio     rapidfuzz fuzz.ratio on the rewritten strings (near-identical questions)
+taken as 0.75 × the best of the entry's question variants + 0.25 × the entry's whole text.
+
+Place: answers follow the family's place. `region` (as typed) or, failing it, a place named in
+the question is resolved with policy_kb.places; then entries of other places are dropped, the
+place's own packs come first and the national rules after (× NATIONAL_FACTOR). With no place,
+local entries stay but count less (× UNPLACED_LOCAL_FACTOR) so the national rule comes first.
+
+Below THRESHOLD the answer is "not sure": no answers, and whom to ask instead. THRESHOLD was
+calibrated on tests/freetext/questions.yaml (see freetext/evaluate.py --calibrate).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rapidfuzz import fuzz
+
+from freetext.text import Analysis, analyse, normalise, syllables
+from policy_kb.loader import NATIONAL, KnowledgeBase, LoadedPack, load_kb
+from policy_kb.places import place_index
+
+QA_FILE = Path(__file__).resolve().parent / "qa.yaml"
+
+THRESHOLD = 0.30
+CHANNEL_WEIGHTS = {"concepts": 0.40, "chars": 0.30, "syllables": 0.15, "ratio": 0.15}
+VARIANT_SHARE = 0.75
+NATIONAL_FACTOR = 0.92  # a place is known: its own rules come before the national ones
+OLDER_LOCAL_FACTOR = 0.97  # 綦江 2017 after 重庆 2025
+UNPLACED_LOCAL_FACTOR = 0.85  # no place known: a local rule counts less than the national one
+KB_FACTOR = 0.92  # a written answer reads better than a knowledge-base item on the same point
+# every concept is worth this much more than its IDF alone: a general word such as 儿童 or 申请
+# still says something, but much less than 服刑在押
+GENERIC_CONCEPTS = {"儿童": 0.3, "父亲": 0.5, "母亲": 0.5, "父母": 0.5, "申请办理": 0.7}
+
+
+# ----------------------------------------------------------------------------- the index
+
+
+@dataclass
+class Entry:
+    id: str
+    title: str
+    text: str
+    source: dict[str, Any]
+    region: str | None  # pack id; None for national
+    kind: str  # qa / category / entitlement / document / procedure / hotline
+    variants: list[str]
+    place: str
+    analyses: list[Analysis] = field(default_factory=list)
+    whole: Analysis | None = None
+
+
+def _pack_place(loaded: LoadedPack) -> str:
+    return loaded.pack.places[0].short if loaded.pack.places else "全国"
+
+
+def _source(src, loaded: LoadedPack) -> dict[str, Any]:
+    out = {"document": src.document or loaded.pack.document, "clause": src.clause,
+           "quote": " ".join(src.quote.split())}
+    if src.grade:
+        out["grade"] = src.grade
+    return out
+
+
+def _region_of(loaded: LoadedPack) -> str | None:
+    return None if loaded.id == NATIONAL else loaded.id
+
+
+def load_qa() -> list[dict[str, Any]]:
+    return yaml.safe_load(QA_FILE.read_text(encoding="utf-8"))["entries"]
+
+
+def _qa_entries(kb: KnowledgeBase) -> list[Entry]:
+    out = []
+    for raw in load_qa():
+        region = raw.get("region")
+        place = _pack_place(kb.packs[region]) if region else "全国"
+        out.append(Entry(id=raw["id"], title=raw["title"], text=raw["answer"].strip(),
+                         source={k: v for k, v in raw["source"].items() if v is not None},
+                         region=region, kind="qa", variants=[raw["title"], *raw["questions"]],
+                         place=place))
+    return out
+
+
+def _kb_entries(kb: KnowledgeBase) -> list[Entry]:
+    out: list[Entry] = []
+    for loaded in kb.packs.values():
+        pack = loaded.pack
+        region, place = _region_of(loaded), _pack_place(loaded)
+
+        def add(kind: str, item_id: str, title: str, text: str, src, variants: list[str]) -> None:
+            out.append(Entry(id=f"kb:{loaded.id}:{kind}:{item_id}", title=title, text=text,
+                             source=_source(src, loaded), region=region, kind=kind,
+                             variants=[v for v in variants if v], place=place))
+
+        for c in pack.categories:
+            add("category", c.id, c.name, f"{c.name}：{c.summary}", c.source,
+                [c.name, f"什么是{c.name}", c.summary])
+        for e in pack.entitlements:
+            text = e.detail
+            if e.amount and normalise(e.amount.text) not in normalise(text):
+                text = f"{text}（{e.amount.text}）"
+            add("entitlement", e.id, e.name, f"{e.name}：{text}（{e.department}）", e.source,
+                [e.name, e.detail])
+        for d in pack.documents:
+            add("document", d.id, d.name, f"{d.name}：{d.detail}。{d.why}。", d.source,
+                [d.name, f"{d.name} {d.why}"])
+        for pr in pack.procedures:
+            steps = "；".join(s.text for s in pr.steps)
+            if not pr.steps:
+                continue
+            add("procedure", pr.id, pr.name, f"{pr.name}：到{pr.office}。{steps}", pr.steps[0].source,
+                [pr.name, f"{pr.name} {pr.office}"])
+        for h in pack.hotlines:
+            add("hotline", h.number, f"{h.number} {h.name}", f"{h.number}：{h.name}", h.source,
+                [f"{h.number} {h.name}", h.name])
+    return out
+
+
+@dataclass
+class Index:
+    kb: KnowledgeBase
+    entries: list[Entry]
+    idf: dict[str, dict[str, float]]
+    by_id: dict[str, Entry]
+
+
+def _raw_features(a: Analysis) -> dict[str, Counter]:
+    chars = a.rewritten
+    grams = [chars[i:i + 2] for i in range(len(chars) - 1)] or ([chars] if chars else [])
+    sy = a.syllables
+    sgrams = [sy[i] + " " + sy[i + 1] for i in range(len(sy) - 1)] or list(sy)
+    return {"concepts": Counter(set(a.concepts)), "chars": Counter(grams), "syllables": Counter(sgrams)}
+
+
+def _vector(a: Analysis, idf: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for channel, counts in _raw_features(a).items():
+        table = idf[channel]
+        default = max(table.values()) if table else 1.0
+        vec = {}
+        for feat, n in counts.items():
+            w = (1 + math.log(n)) * table.get(feat, default)
+            if channel == "concepts":
+                w *= GENERIC_CONCEPTS.get(feat, 1.0)
+            vec[feat] = w
+        out[channel] = vec
+    return out
+
+
+def _cos(a: dict[str, float], b: dict[str, float]) -> float:
+    if not a or not b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(w * b.get(f, 0.0) for f, w in a.items())
+    if not dot:
+        return 0.0
+    return dot / (math.sqrt(sum(w * w for w in a.values())) * math.sqrt(sum(w * w for w in b.values())))
+
+
+@functools.lru_cache(maxsize=2)
+def _index_for(kb_id: int) -> Index:  # keyed by id(kb); the KB itself is cached by load_kb
+    kb = _KB_BY_ID[kb_id]
+    entries = _qa_entries(kb) + _kb_entries(kb)
+    for e in entries:
+        e.analyses = [analyse(v) for v in e.variants]
+        e.whole = analyse(" ".join(e.variants) + " " + e.text)
+    df: dict[str, Counter] = {"concepts": Counter(), "chars": Counter(), "syllables": Counter()}
+    for e in entries:
+        feats = _raw_features(e.whole)
+        for channel, counts in feats.items():
+            df[channel].update(set(counts))
+    n = len(entries)
+    idf = {ch: {f: math.log(1 + n / c) for f, c in counts.items()} for ch, counts in df.items()}
+    index = Index(kb=kb, entries=entries, idf=idf, by_id={e.id: e for e in entries})
+    for e in entries:
+        e._vectors = [_vector(a, idf) for a in e.analyses]  # type: ignore[attr-defined]
+        e._whole_vector = _vector(e.whole, idf)  # type: ignore[attr-defined]
+    return index
+
+
+_KB_BY_ID: dict[int, KnowledgeBase] = {}
+
+
+def get_index(kb: KnowledgeBase | None = None) -> Index:
+    kb = kb or load_kb()
+    _KB_BY_ID[id(kb)] = kb
+    return _index_for(id(kb))
+
+
+# ----------------------------------------------------------------------------- places
+
+
+@functools.lru_cache(maxsize=4)
+def _place_words(kb_id: int) -> list[tuple[str, Any]]:
+    """Place names safe to look for inside a sentence: every name of a place that has a pack, and
+    sub-places only with their suffix (太平街道, 綦江区), so that 太平 or 城南 alone do not count."""
+    kb = _KB_BY_ID[kb_id]
+    idx = place_index(kb)
+    words: list[tuple[str, Any]] = []
+    for alias, node in idx.by_alias.items():
+        if alias.isascii():
+            continue
+        if node.packs or re.search(r"(镇|街道|区|县|市)$", alias) and len(alias) >= 3:
+            words.append((alias, node))
+    for node in idx.nodes.values():
+        if node.packs:
+            for p in node.pinyin:
+                words.append(("".join(p), node))
+    words.sort(key=lambda an: -len(an[0]))
+    return words
+
+
+def find_place(text: str, kb: KnowledgeBase | None = None) -> tuple[str, Any] | None:
+    """(the name as written, place node) of a place named in free text, or None."""
+    kb = kb or load_kb()
+    _KB_BY_ID[id(kb)] = kb
+    norm = normalise(text)
+    letters = re.sub(r"[^a-z]", "", norm)
+    for word, node in _place_words(id(kb)):
+        hay = letters if word.isascii() else norm
+        if word and word in hay:
+            return word, node
+    return None
+
+
+@dataclass
+class Place:
+    name: str | None  # full name of the matched place
+    packs: list[str]  # local packs, newest first (national not included)
+    how: str  # given / text / none
+
+
+def resolve_place(text: str, region: str | None, kb: KnowledgeBase) -> Place:
+    idx = place_index(kb)
+    node = None
+    how = "none"
+    if region:
+        match = idx.resolve(region)
+        node, how = match.node, "given"
+    if node is None:
+        found = find_place(text, kb)
+        if found:
+            node, how = found[1], "text"
+    if node is None:
+        return Place(None, [], "given" if region else "none")
+    return Place(node.name, [p for p in idx.packs_for(node) if p != NATIONAL], how)
+
+
+# ----------------------------------------------------------------------------- answering
+
+
+def score_entry(q: dict[str, dict[str, float]], qa: Analysis, entry: Entry) -> float:
+    channels = [ch for ch in ("concepts", "chars", "syllables") if q[ch]]
+    if not channels:
+        return 0.0
+    weights = {ch: CHANNEL_WEIGHTS[ch] for ch in channels}
+    use_ratio = bool(qa.rewritten)
+    if use_ratio:
+        weights["ratio"] = CHANNEL_WEIGHTS["ratio"]
+    total = sum(weights.values())
+
+    def combined(vec: dict[str, dict[str, float]], a: Analysis) -> float:
+        s = sum(weights[ch] * _cos(q[ch], vec[ch]) for ch in channels)
+        if use_ratio:
+            if qa.pinyin_input:
+                r = fuzz.ratio(qa.syllables, a.syllables) / 100
+            else:
+                r = fuzz.ratio(qa.rewritten, a.rewritten) / 100
+            s += weights["ratio"] * r
+        return s / total
+
+    best = max(combined(v, a) for v, a in zip(entry._vectors, entry.analyses))  # type: ignore[attr-defined]
+    whole = combined(entry._whole_vector, entry.whole)  # type: ignore[attr-defined]
+    return VARIANT_SHARE * best + (1 - VARIANT_SHARE) * whole
+
+
+def _quote_key(src: dict[str, Any]) -> str:
+    return normalise(src.get("quote", ""))
+
+
+def _same_point(a: Entry, b: Entry) -> bool:
+    if a.source.get("document") != b.source.get("document"):
+        return False
+    qa, qb = _quote_key(a.source), _quote_key(b.source)
+    return bool(qa and qb and (qa in qb or qb in qa))
+
+
+def rank(text: str, *, region: str | None = None, kb: KnowledgeBase | None = None
+         ) -> tuple[list[tuple[float, Entry]], Place]:
+    """Every allowed entry with its score, best first (duplicates of one point removed)."""
+    index = get_index(kb)
+    place = resolve_place(text, region, index.kb)
+    qa = analyse(text)
+    q = _vector(qa, index.idf)
+    scored: list[tuple[float, Entry]] = []
+    for entry in index.entries:
+        factor = 1.0
+        if entry.region is None:
+            factor = NATIONAL_FACTOR if place.packs else 1.0
+        elif place.packs:
+            if entry.region not in place.packs:
+                continue
+            factor = 1.0 if entry.region == place.packs[0] else OLDER_LOCAL_FACTOR
+        elif place.how == "given":  # a place outside the packs: national rules only
+            continue
+        else:
+            factor = UNPLACED_LOCAL_FACTOR
+        if entry.kind != "qa":
+            factor *= KB_FACTOR
+        s = score_entry(q, qa, entry) * factor
+        if s > 0:
+            scored.append((s, entry))
+    scored.sort(key=lambda se: -se[0])
+    kept: list[tuple[float, Entry]] = []
+    for s, e in scored:
+        if any(_same_point(e, k) or (e.title == k.title and e.text == k.text) for _, k in kept):
+            continue
+        kept.append((s, e))
+        if len(kept) >= 20:
+            break
+    return kept, place
+
+
+def whom_to_ask(place: Place, kb: KnowledgeBase | None = None) -> str:
+    """Whom to ask when the bot is not sure: the office of the place's general procedure."""
+    kb = kb or load_kb()
+    for pack_id in place.packs:
+        for pr in kb.packs[pack_id].pack.procedures:
+            if not pr.for_categories:
+                return f"{pr.office}；也可以打12345政务服务热线问"
+    return "孩子户籍所在地的乡镇人民政府（街道办事处）民政办，或村（居）的儿童主任；也可以打12345政务服务热线问"
+
+
+def answer_question(text: str, *, region: str | None = None, limit: int = 3,
+                    kb: KnowledgeBase | None = None) -> dict[str, Any]:
+    """{"answers": [{"id", "title", "text", "source": {document, clause, quote}, "score", "place"}],
+    "not_sure": bool, "whom_to_ask": str, "place": full name or None}.
+
+    At most `limit` answers; none when the best score is below THRESHOLD (then not_sure)."""
+    kb = kb or load_kb()
+    ranked, place = rank(text, region=region, kb=kb)
+    not_sure = not ranked or ranked[0][0] < THRESHOLD
+    answers = []
+    if not not_sure:
+        top = ranked[0][0]
+        for s, e in ranked[:limit]:
+            if s < THRESHOLD or s < top * 0.6:
+                break
+            answers.append({"id": e.id, "title": e.title, "text": e.text, "source": dict(e.source),
+                            "score": round(s, 3), "place": e.place})
+    return {"answers": answers, "not_sure": not_sure, "whom_to_ask": whom_to_ask(place, kb),
+            "place": place.name}
