@@ -189,6 +189,12 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from storage.crypto import key_problem
+
+    problem = key_problem()
+    if problem:
+        print(f"童助 will not start: {problem}", file=sys.stderr)
+        return 2
     if args.webhook:
         from handlers.webhook import run_webhook
 

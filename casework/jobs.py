@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from casework.retention import session_days
 from storage import repo
 
 log = logging.getLogger("tongzhu.jobs")
 JOB_LOCK = 727_001  # an arbitrary constant: the advisory lock id of the maintenance job
-
-
-def session_days() -> int:
-    return int(os.environ.get("TONGZHU_SESSION_DAYS", "30"))
 
 
 def run_maintenance(engine: Engine, *, days: int | None = None) -> dict[str, int] | None:

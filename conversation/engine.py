@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from casework.retention import session_days
 from conversation import questionnaire as qn
 from conversation.idcard import age_on, check_id, mask_id, mask_phone
 from conversation.model import Button, Input, Notice, Reply, Who, rows
@@ -230,7 +231,7 @@ def _start_filing(state: dict[str, Any], out: Outcome) -> None:
     state["stage"] = "consent"
     age = qn.get_fact(facts, "child.age")
     consent = "volunteer" if state["acting"] == "family" else "guardian"
-    out.replies.append(Reply("consent", {"who": consent, "under14": age is None or age < 14},
+    out.replies.append(Reply("consent", {"who": consent, "under14": age is None or age < 14, "days": session_days()},
                              [[Button("同意，继续" if consent == "guardian" else "家属已当面同意，继续", "consent:y")],
                               [Button("不同意，不提交", "consent:n")]]))
 
