@@ -68,9 +68,12 @@ _ROLE_WORDS: list[tuple[str, str]] = [
 ]
 _GRAND_CHILD_WORDS = ("儿子", "女儿")  # the child, unless a grandparent speaks
 _GRAND_PARENT_WORDS = [("我儿子", FATHER), ("儿子", FATHER), ("女婿", FATHER), ("我女儿", MOTHER),
-                       ("女儿", MOTHER), ("儿媳妇", MOTHER), ("儿媳", MOTHER), ("媳妇", MOTHER)]
+                       ("女儿", MOTHER), ("儿媳妇", MOTHER), ("儿媳", MOTHER), ("媳妇", MOTHER),
+                       ("俺闺女", MOTHER), ("我闺女", MOTHER)]
 GRANDPARENT_SPEAKER = re.compile(
-    r"孙子|孙女|外孙|孙儿|(我|俺)是(孩子|娃)?(的)?(奶奶|爷爷|外婆|外公|姥姥|姥爷)|(我|俺)(当|做)?(奶奶|爷爷|外婆|姥姥)")
+    r"孙子|孙女|外孙|孙儿|儿媳|女婿|(我|俺)是(孩子|娃)?(的)?(奶奶|爷爷|外婆|外公|姥姥|姥爷)|(我|俺)(当|做)?(奶奶|爷爷|外婆|姥姥)|"
+    r"(我|俺)的?(闺女|女儿|儿子)[^，。]{0,4}?(离婚|结婚|改嫁|嫁|娶|生了|生下|的孩子|的娃|家的|把(孩子|娃))|"
+    r"(扔|丢|交|留|放)给(我们|我|俺)")
 MOTHER_SPEAKER = re.compile(r"我老公|我丈夫|我男人|(我|俺)是(孩子|娃)的?(妈妈|妈|母亲)|我家那口子")
 FATHER_SPEAKER = re.compile(r"我老婆|我媳妇|我妻子|(我|俺)是(孩子|娃)的?(爸爸|爸|父亲)")
 
@@ -90,13 +93,13 @@ SITUATIONS: list[tuple[str, str, bool]] = [
     (r"遣返|遣送|驱逐出境", "deported", True),
     (r"强制隔离戒毒|强制戒毒|强戒|戒毒所|(在|去)戒毒|吸毒(被)?(抓|关|判)", "drug_rehab", True),
     (r"坐牢|蹲(大)?牢|蹲监狱|坐监|服刑|在押|监狱|牢里|劳改|吃牢饭|判(了|过)?" + NUM + r"年", "incarcerated", True),
-    (r"关进去|进去了|关着|被判(了)?|判了刑", "incarcerated", False),
+    (r"关进去|进去了|关着|被判(了)?|判了刑", "incarcerated", False),  # not with 看守所/没判: see below
     (r"看守所|拘留", "restricted", True),
     (r"去世|过世|病逝|逝世|离世|死亡|死了|死掉|病死|亡故|已故|身故|牺牲|双亡", "deceased", True),
     (r"没了|不在了|走得早|老了", "deceased", False),
     (r"失联|联系不上|联系不到|找不到人|找不着人|不知去向|不知道去哪|不知道跑哪|下落不明|没有?音讯|音讯全无|"
      r"杳无音信|没有?联系过?|再也没回来|一直没回来|从没回来过?|离家出走|玩失踪|人间蒸发", "unreachable", True),
-    (r"跑了|没有?消息|不见了|跟人跑", "unreachable", False),
+    (r"跑了|没有?消息|不见了|跟人跑|人(也|都)?找不到|找不到(她|他)了?", "unreachable", False),
     (r"(外出|出去|外地|在外|出门|外省|外面|南方|城里)[^，。]{0,6}?(打工|务工|上班|干活|挣钱|做工|做事)|外出务工|"
      r"打工去了|去(广东|浙江|上海|北京|深圳|广州|东莞|江苏|福建|新疆|外省)[^，。]{0,3}(打工|上班|干活)|"
      r"在(广东|浙江|上海|北京|深圳|广州|东莞|江苏|福建|新疆)[^，。]{0,3}(打工|上班|干活)", "works_away", True),
@@ -105,7 +108,7 @@ SITUATIONS: list[tuple[str, str, bool]] = [
     (r"没有抚养能力|无抚养能力|没能力抚养|没有能力抚养", "unable_to_support", True),
 ]
 _DEATH_UNLESS = ("打工", "务工", "外地", "外出", "出去", "出门", "上班", "干活", "挣钱", "回来", "离家", "跟人",
-                 "跑", "音讯", "消息", "联系", "找不到", "不管", "改嫁")
+                 "跑", "音讯", "消息", "联系", "找不到", "不管", "改嫁", "离婚", "扔", "丢下", "给我们", "就走")
 CONFLICTS = {"deceased": {"incarcerated", "drug_rehab", "restricted", "unreachable", "works_away",
                           "serious_illness", "missing_declared", "deported", "guardianship_revoked"},
              "unreachable": {"works_away"}}
@@ -142,7 +145,7 @@ LIVING = [
     (r"福利院|儿童福利机构|孤儿院", "institution"),
     (r"流浪|睡大街|在街上要饭|乞讨", "street"),
     (r"一个人(在家)?(住|生活|过)|独自(在家)?(住|生活)|自己一个人(住|过|生活)|一个人在家", "alone"),
-    (r"跟(着)?(爷爷|奶奶|外公|外婆|姥姥|姥爷|爷奶|老人|亲戚|姑姑|舅舅|叔叔|伯伯|大伯|姨|我们老两口|两个老的)|"
+    (r"跟(着)?[^，。]{0,4}?(爷爷|奶奶|外公|外婆|姥姥|姥爷|爷奶|老人|亲戚|姑姑|舅舅|叔叔|伯伯|大伯|姨|老两口|两个老的)|"
      r"(爷爷|奶奶|外婆|姥姥|外公|姥爷|老人|亲戚|姑姑|舅舅|叔叔|伯伯)(在)?(带|养|照顾|照看|抚养|管着)|"
      r"寄养在|放在(亲戚|爷爷|奶奶|外婆|姥姥)家", "relatives"),
 ]
@@ -282,7 +285,7 @@ class _Reader:
                 if situation == "unreachable" and m.group(0) == "跑了" and re.match(r"跑了(一|几|好几|两)?趟",
                                                                                   clause[m.start():]):
                     continue
-                if situation == "incarcerated" and "缓刑" in clause:
+                if situation == "incarcerated" and re.search(r"缓刑|看守所|拘留|没判|没有判|还没宣判", clause):
                     continue
                 for role in self.roles(who):
                     if situation not in self.parent_situations[role]:
@@ -406,7 +409,8 @@ class _Reader:
                 continue
             self.set("child.living", living)
             break
-        if self.grand and re.search(r"(跟|和)(着)?(我|我们|俺)(老两口|两个老的)?(一起)?(住|生活|过)|(我|我们|俺)(在)?(带|养|照顾)(着)?(他|她|孩子|孙)", clause):
+        if self.grand and re.search(r"(跟|和)(着)?(我|我们|俺)(老两口|两个老的)?(一起)?(住|生活|过)|(我|我们|俺)(在)?(带|养|照顾)(着)?(他|她|孩子|孙)|"
+                                    r"(扔|丢|交|留|放)给(我们|我|俺)", clause):
             self.set("child.living", "relatives")
         # disability, autism, illness, HIV of the child
         if about_child:
@@ -460,15 +464,21 @@ class _Reader:
             self.set("household.sudden_crisis", True)
 
     def read_region(self) -> None:
+        """The family's place: a place named where the family says where it lives (我们在/是…的,
+        住在, 家在, 户口) comes first; a place named for work, travel or a hospital does not count."""
         from freetext.matcher import find_place
 
-        for clause in CLAUSE_SPLIT.split(self.text):
-            if not clause or re.search(r"打工|务工|上班|干活|挣钱|去了|到了|出差", clause) or HYPOTHETICAL.search(clause):
+        found_places = []
+        for i, clause in enumerate(CLAUSE_SPLIT.split(self.text)):
+            if not clause or re.search(r"打工|务工|上班|干活|挣钱|去了|到了|出差|医院|住院|看病", clause) or \
+                    HYPOTHETICAL.search(clause):
                 continue
             found = find_place(clause)
             if found:
-                self.set("region", found[0])
-                return
+                home = bool(re.search(r"我们|我家|俺|家在|住在|住|户口|老家|本地|是.*的$", clause))
+                found_places.append((not home, i, found[0]))
+        if found_places:
+            self.set("region", min(found_places)[2])
 
     def read_safety(self) -> None:
         from freetext.danger import detect_danger_kinds

@@ -35,22 +35,38 @@ from typing import Any
 import yaml
 from rapidfuzz import fuzz
 
-from freetext.text import Analysis, analyse, normalise, syllables
+from freetext.text import Analysis, analyse, clauses, normalise
 from policy_kb.loader import NATIONAL, KnowledgeBase, LoadedPack, load_kb
 from policy_kb.places import place_index
 
 QA_FILE = Path(__file__).resolve().parent / "qa.yaml"
 
 THRESHOLD = 0.30
+ANSWER_SHARE = 0.5  # a second or third answer is shown only if it scores at least half the first
 CHANNEL_WEIGHTS = {"concepts": 0.40, "chars": 0.30, "syllables": 0.15, "ratio": 0.15}
 VARIANT_SHARE = 0.75
 NATIONAL_FACTOR = 0.92  # a place is known: its own rules come before the national ones
 OLDER_LOCAL_FACTOR = 0.97  # 綦江 2017 after 重庆 2025
 UNPLACED_LOCAL_FACTOR = 0.85  # no place known: a local rule counts less than the national one
 KB_FACTOR = 0.92  # a written answer reads better than a knowledge-base item on the same point
+# What a question asks for (its intent), in kinds: the process (how, where, what to bring, how
+# long, whom to ask), money and eligibility, a telephone number, privacy. An entry's intents are
+# those most of its question variants carry (knowledge-base documents are 申请材料, procedures
+# 申请办理, hotlines 热线电话). When the question and the entry both ask something and of different
+# kinds ("多少钱" against a list of documents), the entry counts less.
+INTENT_KINDS = {"申请办理": "process", "申请材料": "process", "多长时间": "process", "找谁": "process",
+                "补助标准": "money", "认定条件": "money", "有什么待遇": "money", "一起领": "money",
+                "热线电话": "phone", "隐私": "privacy", "删除": "privacy"}
+INTENTS = set(INTENT_KINDS)
+KIND_INTENTS = {"document": {"申请材料"}, "procedure": {"申请办理"}, "hotline": {"热线电话"}}
+INTENT_MISMATCH = 0.85
+INTENT_WEIGHT = 0.5  # in the concept channel an intent counts less than a subject (服刑在押, 孤儿 …)
 # every concept is worth this much more than its IDF alone: a general word such as 儿童 or 申请
 # still says something, but much less than 服刑在押
 GENERIC_CONCEPTS = {"儿童": 0.3, "父亲": 0.5, "母亲": 0.5, "父母": 0.5, "申请办理": 0.7}
+# the concept channel counts in full only when the question's concepts weigh this much: a question
+# whose only concept is 儿童 ("孩子感冒发烧吃什么药好") must not match on it
+CONCEPT_REF = 2.0
 
 
 # ----------------------------------------------------------------------------- the index
@@ -68,6 +84,7 @@ class Entry:
     place: str
     analyses: list[Analysis] = field(default_factory=list)
     whole: Analysis | None = None
+    intents: set[str] = field(default_factory=set)
 
 
 def _pack_place(loaded: LoadedPack) -> str:
@@ -162,7 +179,7 @@ def _vector(a: Analysis, idf: dict[str, dict[str, float]]) -> dict[str, dict[str
         for feat, n in counts.items():
             w = (1 + math.log(n)) * table.get(feat, default)
             if channel == "concepts":
-                w *= GENERIC_CONCEPTS.get(feat, 1.0)
+                w *= GENERIC_CONCEPTS.get(feat, INTENT_WEIGHT if feat in INTENTS else 1.0)
             vec[feat] = w
         out[channel] = vec
     return out
@@ -186,6 +203,11 @@ def _index_for(kb_id: int) -> Index:  # keyed by id(kb); the KB itself is cached
     for e in entries:
         e.analyses = [analyse(v) for v in e.variants]
         e.whole = analyse(" ".join(e.variants) + " " + e.text)
+        if e.kind in KIND_INTENTS:
+            e.intents = set(KIND_INTENTS[e.kind])
+        else:
+            counts = Counter(i for a in e.analyses for i in set(a.concepts) & INTENTS)
+            e.intents = {i for i, n in counts.items() if n * 2 >= len(e.analyses)}
     df: dict[str, Counter] = {"concepts": Counter(), "chars": Counter(), "syllables": Counter()}
     for e in entries:
         feats = _raw_features(e.whole)
@@ -276,6 +298,9 @@ def score_entry(q: dict[str, dict[str, float]], qa: Analysis, entry: Entry) -> f
     if not channels:
         return 0.0
     weights = {ch: CHANNEL_WEIGHTS[ch] for ch in channels}
+    if "concepts" in weights:
+        mass = math.sqrt(sum(w * w for w in q["concepts"].values()))
+        weights["concepts"] *= min(1.0, mass / CONCEPT_REF)
     use_ratio = bool(qa.rewritten)
     if use_ratio:
         weights["ratio"] = CHANNEL_WEIGHTS["ratio"]
@@ -312,8 +337,13 @@ def rank(text: str, *, region: str | None = None, kb: KnowledgeBase | None = Non
     """Every allowed entry with its score, best first (duplicates of one point removed)."""
     index = get_index(kb)
     place = resolve_place(text, region, index.kb)
-    qa = analyse(text)
-    q = _vector(qa, index.idf)
+    derived = situation_concepts(text)
+    queries = []  # (analysis, vector, factor): the whole message, and for a long one its parts
+    for part, factor in _parts(text):
+        a = analyse(part)
+        a.concepts = [*a.concepts, *(c for c in derived if c not in a.concepts)]
+        queries.append((a, _vector(a, index.idf), factor))
+    asked = {INTENT_KINDS[c] for c in queries[0][0].concepts if c in INTENT_KINDS}
     scored: list[tuple[float, Entry]] = []
     for entry in index.entries:
         factor = 1.0
@@ -329,7 +359,9 @@ def rank(text: str, *, region: str | None = None, kb: KnowledgeBase | None = Non
             factor = UNPLACED_LOCAL_FACTOR
         if entry.kind != "qa":
             factor *= KB_FACTOR
-        s = score_entry(q, qa, entry) * factor
+        if entry.intents and asked and not ({INTENT_KINDS[i] for i in entry.intents} & asked):
+            factor *= INTENT_MISMATCH
+        s = max(score_entry(q, a, entry) * f for a, q, f in queries) * factor
         if s > 0:
             scored.append((s, entry))
     scored.sort(key=lambda se: -se[0])
@@ -341,6 +373,50 @@ def rank(text: str, *, region: str | None = None, kb: KnowledgeBase | None = Non
         if len(kept) >= 20:
             break
     return kept, place
+
+
+LONG_MESSAGE = 30  # characters: a longer message is also scored by its parts
+PART_FACTOR = 0.95
+
+
+def _parts(text: str) -> list[tuple[str, float]]:
+    """The message itself; for a long, rambling one also each pair of neighbouring clauses, so that
+    the question at its end is not drowned by the story before it."""
+    parts = [(text, 1.0)]
+    if len(normalise(text)) <= LONG_MESSAGE:
+        return parts
+    cl = clauses(text)
+    if len(cl) < 3:
+        return parts
+    for i in range(len(cl)):
+        parts.append(("，".join(cl[i:i + 2]), PART_FACTOR))
+    return parts
+
+
+def situation_concepts(text: str) -> list[str]:
+    """Categories a told situation points to, as concepts: a family that writes "他爸车祸走了，他妈
+    跑了联系不上" asks about 事实无人抚养儿童 without knowing the word."""
+    from freetext.intake import propose_facts
+
+    try:
+        facts = propose_facts(text)
+    except Exception:  # a question must be answered even if the situation cannot be read
+        return []
+    sits = {role: set((facts.get(role) or {}).get("situations", [])) for role in ("father", "mother")}
+    gone = {"deceased", "missing_declared"}
+    unable = {"incarcerated", "drug_rehab", "restricted", "unreachable", "serious_illness",
+              "guardianship_revoked", "deported"}
+    disabled = {role: bool((facts.get(role) or {}).get("disability")) for role in ("father", "mother")}
+    out: list[str] = []
+    f, m = sits["father"], sits["mother"]
+    if f & (gone | {"unknown"}) and m & (gone | {"unknown"}):
+        out.append("孤儿")
+    elif (f & gone and (m & unable or disabled["mother"])) or (m & gone and (f & unable or disabled["father"])) \
+            or ((f & unable or disabled["father"]) and (m & unable or disabled["mother"])):
+        out.append("事实无人抚养儿童")
+    if "works_away" in f and "works_away" in m:
+        out.append("留守儿童")
+    return out
 
 
 def whom_to_ask(place: Place, kb: KnowledgeBase | None = None) -> str:
@@ -366,7 +442,7 @@ def answer_question(text: str, *, region: str | None = None, limit: int = 3,
     if not not_sure:
         top = ranked[0][0]
         for s, e in ranked[:limit]:
-            if s < THRESHOLD or s < top * 0.6:
+            if s < THRESHOLD or s < top * ANSWER_SHARE:
                 break
             answers.append({"id": e.id, "title": e.title, "text": e.text, "source": dict(e.source),
                             "score": round(s, 3), "place": e.place})

@@ -34,10 +34,12 @@ FILLERS = ("我想问一下", "我想问问", "我想问", "想问一下", "想�
 # Homophone typos ("做牢" for 坐牢, "留首" for 留守, "去逝" for 去世) are caught in syllable space, on
 # characters no dictionary word explained. These words are left out of that: a common word sounds
 # like them (啥子 ~ 傻子, 登记 ~ 等级, 预约 ~ 渝悦, 一起 ~ 遗弃, 历史 ~ 离世, 事实 ~ 逝世, 接到 ~ 街道, 保安 ~ 报案,
-# 出警 ~ 出境, 糊口 ~ 户口, 不住 ~ 补助, 欺负 ~ 起付, 心里 ~ 心理, 大伙 ~ 大火, 少了 ~ 烧了, 济南 ~ 急难 …).
+# 出警 ~ 出境, 糊口 ~ 户口, 不住 ~ 补助, 欺负 ~ 起付, 心里 ~ 心理, 大伙 ~ 大火, 少了 ~ 烧了, 济南 ~ 急难,
+# 星期 ~ 刑期 …). Nor is a run of characters that pypinyin knows as a word of its own.
 HOMOPHONE_STOP = {"没了", "跑了", "死了", "傻子", "等级", "渝悦", "补差", "户口", "是指", "谁管", "医保", "报账",
                   "瞎子", "被打", "离世", "逝世", "牢里", "犯事", "被判", "急难", "大火", "烧了", "补助",
-                  "资助", "起付", "心理", "街道", "报案", "遗弃", "出境", "智力", "视力", "一起领"}
+                  "资助", "起付", "心理", "街道", "报案", "遗弃", "出境", "智力", "视力", "一起领", "刑期",
+                  "公示", "公开", "等级", "收入", "住房", "判了", "就学", "入学", "出狱"}
 PINYIN_OVERRIDES = {"重庆": ("chong", "qing"), "綦江": ("qi", "jiang"), "门头沟": ("men", "tou", "gou"),
                     "通化": ("tong", "hua"), "温岭": ("wen", "ling"), "重病": ("zhong", "bing"),
                     "重残": ("zhong", "can"), "重度": ("zhong", "du"), "还有": ("hai", "you"),
@@ -60,7 +62,9 @@ def clauses(text: str) -> list[str]:
 class Table:
     words: dict[str, str]  # surface word → canonical term (canonical terms and keywords map to themselves)
     contextual: list[tuple[str, str, tuple[str, ...]]]  # (word, term, unless-words)
-    syllable_words: dict[tuple[str, ...], str]  # syllables of a word (2+ syllables) → term
+    syllable_words: dict[tuple[str, ...], str]  # syllables of a word (2+ syllables) → term: typed pinyin
+    homophone_words: dict[tuple[str, ...], str]  # the same less HOMOPHONE_STOP: Chinese typos
+    broader: dict[str, list[str]]
     max_len: int
     max_syll: int
     concepts: set[str] = field(default_factory=set)
@@ -78,19 +82,31 @@ def table() -> Table:
         words.setdefault(normalise(str(kw)), str(kw))
     contextual = [(normalise(c["word"]), c["term"], tuple(c.get("unless", []))) for c in raw.get("contextual", [])]
     syllable_words: dict[tuple[str, ...], str] = {}
+    homophone_words: dict[tuple[str, ...], str] = {}
     for word, term in words.items():
-        if not re.search(r"[\u4e00-\u9fff]", word) or word in HOMOPHONE_STOP:
+        if not re.search(r"[\u4e00-\u9fff]", word):
             continue
         sy = syllables(word)
         if len(sy) >= 2:
             syllable_words.setdefault(sy, term)
-    concepts = set(words.values()) | {t for _, t, _ in contextual}
+            if word not in HOMOPHONE_STOP:
+                homophone_words.setdefault(sy, term)
+    broader = {str(k): [str(x) for x in v] for k, v in (raw.get("broader") or {}).items()}
+    concepts = set(words.values()) | {t for _, t, _ in contextual} | {b for v in broader.values() for b in v}
     return Table(words=words, contextual=contextual, syllable_words=syllable_words,
+                 homophone_words=homophone_words, broader=broader,
                  max_len=max(len(w) for w in words), max_syll=max(len(s) for s in syllable_words),
                  concepts=concepts)
 
 
 # ----------------------------------------------------------------------------- pinyin
+
+
+@functools.lru_cache(maxsize=1)
+def _known_phrases() -> frozenset[str]:
+    from pypinyin.phrases_dict import phrases_dict
+
+    return frozenset(phrases_dict)
 
 
 @functools.lru_cache(maxsize=1)
@@ -219,7 +235,9 @@ def _homophones(tokens: list[tuple[str, str]], concepts: list[str], tab: Table) 
         k = 0
         while k < len(run):
             for length in range(min(tab.max_syll, len(run) - k), 1, -1):
-                term = tab.syllable_words.get(tuple(sy[k:k + length]))
+                term = tab.homophone_words.get(tuple(sy[k:k + length]))
+                if term is not None and run[k:k + length] in _known_phrases():
+                    term = None  # a real word, not a typo
                 if term is not None:
                     out.append(("T", term))
                     concepts.append(term)
@@ -306,5 +324,9 @@ def analyse(text: str) -> Analysis:
         rewritten_parts.append(cleaned)
         sylls += syllables(cleaned)
     rewritten = PUNCT.sub("", "".join(rewritten_parts))
+    for concept in list(concepts):
+        for wider in tab.broader.get(concept, []):
+            if wider not in concepts:
+                concepts.append(wider)
     return Analysis(text=normalise(text), rewritten=rewritten, concepts=concepts,
                     syllables=tuple(sylls), pinyin_input=pinyin_input)
