@@ -25,6 +25,7 @@ from casework.retention import session_days
 from conversation import questionnaire as qn
 from conversation.idcard import age_on, check_id, mask_id, mask_phone
 from conversation.model import Button, Input, Notice, Reply, Who, rows
+from freetext.danger import detect_danger
 from policy_kb.loader import load_kb
 from policy_kb.places import place_index
 from screening.engine import screen
@@ -37,12 +38,6 @@ RESTART_WORDS = ("/restart", "重新开始")
 CANCEL_WORDS = ("/cancel", "取消")
 PHONE = re.compile(r"1[3-9]\d{9}")
 STATE_VERSION = 2
-_DANGER_WORDS = ("打我", "打孩子", "打他", "打她", "被打", "挨打", "虐待", "性侵", "猥亵", "强奸", "不给饭吃",
-                 "关起来", "一个人在家", "没人管", "离家出走", "拐卖", "想死", "自杀")
-
-
-def detect_danger(text: str) -> list[str]:  # replaced by freetext.danger
-    return [w for w in _DANGER_WORDS if w in text]
 
 
 class Services(Protocol):
