@@ -5,6 +5,8 @@
     python -m freetext.evaluate --misses     also lists the questions and facts it got wrong
     python -m freetext.evaluate --calibrate  prints the best score of every question, to set
                                               freetext.matcher.THRESHOLD
+    python -m freetext.evaluate --by-set     also prints the numbers per set: dev (tuned on),
+                                              heldout (tuned on after a first measure), fresh (never)
 
 top1 / top3: share of the on-topic questions whose first answer (any of the first three) is among
 the expected ids; a "not sure" there counts as a miss. not_sure_correct: share of the off-topic
@@ -42,7 +44,7 @@ def flatten(facts: dict[str, Any], prefix: str = "") -> set[tuple[str, Any]]:
 
 
 def evaluate_questions(path: Path = QUESTIONS) -> dict[str, Any]:
-    from freetext.matcher import answer_question, rank
+    from freetext.matcher import rank, select_answers
 
     items = yaml.safe_load(path.read_text(encoding="utf-8"))
     on_topic = [q for q in items if q["expect"] != "not_sure"]
@@ -51,9 +53,10 @@ def evaluate_questions(path: Path = QUESTIONS) -> dict[str, Any]:
     misses: list[dict[str, Any]] = []
     scores: list[tuple[float, str, bool]] = []
     for q in items:
-        result = answer_question(q["text"], region=q.get("region"))
-        ids = [a["id"] for a in result["answers"]]
         ranked, _ = rank(q["text"], region=q.get("region"))
+        answers, not_sure = select_answers(ranked)
+        result = {"answers": answers, "not_sure": not_sure}
+        ids = [a["id"] for a in answers]
         best = ranked[0][0] if ranked else 0.0
         if q["expect"] == "not_sure":
             scores.append((best, q["text"], "OFF "))
@@ -101,10 +104,31 @@ def evaluate_situations(path: Path = SITUATIONS) -> dict[str, Any]:
             "_misses": misses}
 
 
+def by_set() -> list[tuple[str, str, dict[str, Any]]]:
+    import tempfile
+
+    out = []
+    for name, fn, path in (("questions", evaluate_questions, QUESTIONS), ("situations", evaluate_situations, SITUATIONS)):
+        items = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for set_name in ("dev", "heldout", "fresh"):
+            subset = [i for i in items if i.get("set", "dev") == set_name]
+            if not subset:
+                continue
+            with tempfile.NamedTemporaryFile("w", suffix=".yaml", encoding="utf-8", delete=False) as tmp:
+                yaml.safe_dump(subset, tmp, allow_unicode=True)
+            try:
+                result = fn(Path(tmp.name))
+            finally:
+                Path(tmp.name).unlink()
+            out.append((name, set_name, {k: v for k, v in result.items() if not k.startswith("_")}))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m freetext.evaluate")
     parser.add_argument("--misses", action="store_true", help="list what was answered wrongly")
     parser.add_argument("--calibrate", action="store_true", help="print best scores for the threshold")
+    parser.add_argument("--by-set", action="store_true", help="print the numbers per set (dev/heldout/fresh)")
     args = parser.parse_args(argv)
     q = evaluate_questions()
     s = evaluate_situations() if SITUATIONS.is_file() else {"situations": 0, "fact_precision": None,
@@ -114,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                "fact_precision": s["fact_precision"], "fact_recall": s["fact_recall"]}
     json.dump(summary, sys.stdout, ensure_ascii=False)
     print()
+    if args.by_set:
+        for name, set_name, numbers in by_set():
+            print(json.dumps({"set": set_name, "of": name, **numbers}, ensure_ascii=False))
     if args.misses:
         for m in q["_misses"] + s["_misses"]:
             print(json.dumps(m, ensure_ascii=False), file=sys.stderr)

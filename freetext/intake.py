@@ -93,13 +93,14 @@ SITUATIONS: list[tuple[str, str, bool]] = [
     (r"遣返|遣送|驱逐出境", "deported", True),
     (r"强制隔离戒毒|强制戒毒|强戒|戒毒所|(在|去)戒毒|吸毒(被)?(抓|关|判)", "drug_rehab", True),
     (r"坐牢|蹲(大)?牢|蹲监狱|坐监|服刑|在押|监狱|牢里|劳改|吃牢饭|判(了|过)?" + NUM + r"年", "incarcerated", True),
-    (r"关进去|进去了|关着|被判(了)?|判了刑", "incarcerated", False),  # not with 看守所/没判: see below
+    (r"关进去|进去了|关着|被判(了)?|判了刑|出狱|刑满|(就|才|快)(能)?(放)?出来", "incarcerated", False),  # not with 看守所/没判
     (r"看守所|拘留", "restricted", True),
     (r"去世|过世|病逝|逝世|离世|死亡|死了|死掉|病死|亡故|已故|身故|牺牲|双亡", "deceased", True),
     (r"没了|不在了|走得早|老了", "deceased", False),
     (r"失联|联系不上|联系不到|找不到人|找不着人|不知去向|不知道去哪|不知道跑哪|下落不明|没有?音讯|音讯全无|"
      r"杳无音信|没有?联系过?|再也没回来|一直没回来|从没回来过?|离家出走|玩失踪|人间蒸发", "unreachable", True),
-    (r"跑了|没有?消息|不见了|跟人跑|人(也|都)?找不到|找不到(她|他)了?", "unreachable", False),
+    (r"人(也|都)?找不到|找不到(她|他)了?", "unreachable", True),
+    (r"跑了|没有?消息|不见了|跟人跑", "unreachable", False),
     (r"(外出|出去|外地|在外|出门|外省|外面|南方|城里)[^，。]{0,6}?(打工|务工|上班|干活|挣钱|做工|做事)|外出务工|"
      r"打工去了|去(广东|浙江|上海|北京|深圳|广州|东莞|江苏|福建|新疆|外省)[^，。]{0,3}(打工|上班|干活)|"
      r"在(广东|浙江|上海|北京|深圳|广州|东莞|江苏|福建|新疆)[^，。]{0,3}(打工|上班|干活)", "works_away", True),
@@ -110,8 +111,9 @@ SITUATIONS: list[tuple[str, str, bool]] = [
 _DEATH_UNLESS = ("打工", "务工", "外地", "外出", "出去", "出门", "上班", "干活", "挣钱", "回来", "离家", "跟人",
                  "跑", "音讯", "消息", "联系", "找不到", "不管", "改嫁", "离婚", "扔", "丢下", "给我们", "就走")
 CONFLICTS = {"deceased": {"incarcerated", "drug_rehab", "restricted", "unreachable", "works_away",
-                          "serious_illness", "missing_declared", "deported", "guardianship_revoked"},
+                          "missing_declared", "deported", "guardianship_revoked"},
              "unreachable": {"works_away"}}
+SUPERSEDED = {"deceased": {"serious_illness"}}  # 得癌症走了: the parent died of the illness
 
 REMAINING = [
     re.compile(r"(还有|还剩|还要|还得|剩下|剩|还差)(关|坐|蹲|服刑|戒)?(大概|差不多|约)?(" + DURATION + r")"),
@@ -147,13 +149,15 @@ LIVING = [
     (r"一个人(在家)?(住|生活|过)|独自(在家)?(住|生活)|自己一个人(住|过|生活)|一个人在家", "alone"),
     (r"跟(着)?[^，。]{0,4}?(爷爷|奶奶|外公|外婆|姥姥|姥爷|爷奶|老人|亲戚|姑姑|舅舅|叔叔|伯伯|大伯|姨|老两口|两个老的)|"
      r"(爷爷|奶奶|外婆|姥姥|外公|姥爷|老人|亲戚|姑姑|舅舅|叔叔|伯伯)(在)?(带|养|照顾|照看|抚养|管着)|"
-     r"寄养在|放在(亲戚|爷爷|奶奶|外婆|姥姥)家", "relatives"),
+     r"寄养在|放在(亲戚|爷爷|奶奶|外婆|姥姥)家|(在|住在|住)(爷爷|奶奶|外婆|姥姥|外公|姥爷|亲戚|姑姑|舅舅|叔叔|伯伯)家",
+     "relatives"),
+    (r"跟(着)?(爸爸|妈妈|他爸|他妈|她爸|她妈|父亲|母亲)(一起)?(住|生活|过)", "family"),
 ]
 HOUSEHOLD = [  # (regex, key); matched in this order; the first words are masked for the next
     (r"低保边缘户?|低保边缘家庭|低边户?|边缘户", "dibao_edge"),
     (r"低保户|低保家庭|低保对象|吃低保|有低保|享受低保|拿低保|领低保|办了低保|低保", "dibao"),
     (r"低收入(家庭|户)?", "low_income"),
-    (r"特困户|特困人员|特困供养|五保户|五保", "tekun"),
+    (r"特困户|特困人员|特困供养|五保户|五保|特困", "tekun"),
     (r"防止返贫监测|防返贫|返贫监测|监测户|监测对象", "poverty_monitoring"),
 ]
 WANTING = re.compile(r"(想|要|准备|打算|能不能|可不可以|可以|怎么|如何|去)(申请|办|评|吃|拿|领)[^，。]{0,2}$")
@@ -257,8 +261,8 @@ class _Reader:
             last_parents = self.read_parents(clause, mentions, carried, last_parents)
             self.read_child(clause, mentions, carried)
             self.read_household(clause)
-            if mentions:
-                carried = mentions[-1][2]
+            if mentions:  # the next clause goes on about this clause's topic: its first person
+                carried = mentions[0][2]
             self.previous_clause = clause
         self.read_region()
         self.read_safety()
@@ -404,6 +408,10 @@ class _Reader:
                 continue
             if living in ("alone", "street") and not child_here:
                 continue
+            if living == "family" and self.grand:
+                continue
+            if living == "relatives" and re.search(r"借住|全家|一家人|我们家", clause):
+                continue  # the family lodging with relatives: the child still lives with them
             if living == "relatives" and any(x[2] in (FATHER, MOTHER, BOTH) for x in mentions if x[1] <= m.start()) \
                     and not child_here:
                 continue
@@ -470,8 +478,11 @@ class _Reader:
 
         found_places = []
         for i, clause in enumerate(CLAUSE_SPLIT.split(self.text)):
-            if not clause or re.search(r"打工|务工|上班|干活|挣钱|去了|到了|出差|医院|住院|看病", clause) or \
-                    HYPOTHETICAL.search(clause):
+            if not clause or HYPOTHETICAL.search(clause) or re.search(r"去了|到了|出差|医院|住院|看病", clause):
+                continue
+            # a parent working somewhere is not where the family lives; the family working there is
+            parent_named = any(m[2] in (FATHER, MOTHER, BOTH) for m in self.mentions(clause))
+            if parent_named and re.search(r"打工|务工|上班|干活|挣钱", clause):
                 continue
             found = find_place(clause)
             if found:
@@ -499,6 +510,9 @@ class _Reader:
     def finish(self) -> dict[str, Any]:
         for role in PARENTS:
             sits = self.parent_situations[role]
+            for a, gone in SUPERSEDED.items():
+                if a in sits:
+                    sits = [x for x in sits if x not in gone]
             for a, clashing in CONFLICTS.items():
                 if a in sits and clashing & set(sits):
                     sits = []

@@ -41,7 +41,7 @@ from policy_kb.places import place_index
 
 QA_FILE = Path(__file__).resolve().parent / "qa.yaml"
 
-THRESHOLD = 0.30
+THRESHOLD = 0.24
 ANSWER_SHARE = 0.5  # a second or third answer is shown only if it scores at least half the first
 CHANNEL_WEIGHTS = {"concepts": 0.40, "chars": 0.30, "syllables": 0.15, "ratio": 0.15}
 VARIANT_SHARE = 0.75
@@ -338,6 +338,10 @@ def rank(text: str, *, region: str | None = None, kb: KnowledgeBase | None = Non
     index = get_index(kb)
     place = resolve_place(text, region, index.kb)
     derived = situation_concepts(text)
+    from freetext.danger import detect_danger
+
+    if detect_danger(text):  # a danger word makes it a question about the child's safety
+        derived.append("危险")
     queries = []  # (analysis, vector, factor): the whole message, and for a long one its parts
     for part, factor in _parts(text):
         a = analyse(part)
@@ -429,6 +433,21 @@ def whom_to_ask(place: Place, kb: KnowledgeBase | None = None) -> str:
     return "孩子户籍所在地的乡镇人民政府（街道办事处）民政办，或村（居）的儿童主任；也可以打12345政务服务热线问"
 
 
+def select_answers(ranked: list[tuple[float, Entry]], limit: int = 3) -> tuple[list[dict[str, Any]], bool]:
+    """The answers to show from a ranking, and whether the bot is not sure (then none)."""
+    not_sure = not ranked or ranked[0][0] < THRESHOLD
+    answers: list[dict[str, Any]] = []
+    if not_sure:
+        return answers, True
+    top = ranked[0][0]
+    for s, e in ranked[:limit]:
+        if s < THRESHOLD or s < top * ANSWER_SHARE:
+            break
+        answers.append({"id": e.id, "title": e.title, "text": e.text, "source": dict(e.source),
+                        "score": round(s, 3), "place": e.place})
+    return answers, False
+
+
 def answer_question(text: str, *, region: str | None = None, limit: int = 3,
                     kb: KnowledgeBase | None = None) -> dict[str, Any]:
     """{"answers": [{"id", "title", "text", "source": {document, clause, quote}, "score", "place"}],
@@ -437,14 +456,6 @@ def answer_question(text: str, *, region: str | None = None, limit: int = 3,
     At most `limit` answers; none when the best score is below THRESHOLD (then not_sure)."""
     kb = kb or load_kb()
     ranked, place = rank(text, region=region, kb=kb)
-    not_sure = not ranked or ranked[0][0] < THRESHOLD
-    answers = []
-    if not not_sure:
-        top = ranked[0][0]
-        for s, e in ranked[:limit]:
-            if s < THRESHOLD or s < top * ANSWER_SHARE:
-                break
-            answers.append({"id": e.id, "title": e.title, "text": e.text, "source": dict(e.source),
-                            "score": round(s, 3), "place": e.place})
+    answers, not_sure = select_answers(ranked, limit)
     return {"answers": answers, "not_sure": not_sure, "whom_to_ask": whom_to_ask(place, kb),
             "place": place.name}
