@@ -23,6 +23,7 @@ import yaml
 
 from casework.retention import session_days
 from conversation import questionnaire as qn
+from conversation import told
 from conversation.idcard import age_on, check_id, mask_id, mask_phone
 from conversation.model import Button, Input, Notice, Reply, Who, rows
 from freetext.danger import detect_danger
@@ -157,10 +158,12 @@ def _next(state: dict[str, Any], out: Outcome) -> None:
 
 
 def summary_reply(state: dict[str, Any], facts: dict[str, Any]) -> Reply:
-    items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["prompt"], "answer": state["answers"][qid]["label"],
+    items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["prompt"] if qid in qn.BY_ID else "您讲的情况",
+              "answer": state["answers"][qid]["label"],
               "place": state["place"]["name"] if qid == "region" and state["place"] else None}
              for i, qid in enumerate(state["asked"])]
-    edit = [Button(f"改第{i + 1}项", f"edit:{qid}") for i, qid in enumerate(state["asked"])]
+    edit = [Button(f"改第{i + 1}项", f"edit:{qid}" if qid in qn.BY_ID else f"drop:{qid}")
+            for i, qid in enumerate(state["asked"])]
     return Reply("summary", {"items": items, "complete": state["stage"] == "summary"},
                  [[Button("✅ 没问题，看结果", "result")]] + rows(edit, 4))
 
@@ -373,6 +376,16 @@ def _action(state: dict[str, Any], action: str, who: Who, services: Services | N
         _submit(state, who, services, out)
     elif kind == "submit" and stage == "filed":
         out.replies.append(Reply("already_filed", {"reference": state["filed"][-1]}))
+    elif kind == "intake" and arg == "show" and state.get("offer") and stage != "filed":
+        _propose(state, state.pop("offer"), out)
+    elif kind == "intake" and stage == "intake" and state.get("proposed"):
+        _confirm_intake(state, arg == "y", out)
+    elif kind == "drop" and arg == "intake" and arg in state["answers"] and stage in ("summary", "result", "questions"):
+        state["asked"].remove(arg)
+        state["answers"].pop(arg)
+        _next(state, out)
+    elif kind == "resume":
+        _repeat(state, out)
     elif kind == "status":
         _status(who, services, out)
     elif kind == "restart":
@@ -420,6 +433,9 @@ def _repeat(state: dict[str, Any], out: Outcome) -> None:
         _next(state, out)
     elif stage == "consent":
         _start_filing(state, out)
+    elif stage == "intake":
+        out.replies.append(Reply("intake_confirm", {"lines": told.describe(state["proposed"]["facts"])},
+                                 [[Button("对，就是这样", "intake:y")], [Button("不对，我一项一项回答", "intake:n")]]))
     elif stage == "confirm":
         _ask_next_field(state, out)
     elif stage in ("result", "documents"):
@@ -443,6 +459,8 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
             return
         answer, error = qn.parse_answer(q, text)
         if answer is None:
+            if len(text) >= 4 and _free_text(state, text, out, confident_only=True):
+                return
             if not out.replies:  # a danger message already answered it; just ask again
                 out.replies.append(Reply(error, {"choices": [c["label"] for c in q.get("choices", [])]}))
             _repeat(state, out)
@@ -458,9 +476,63 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
             return
         state["identity"][f["id"]] = value
         _ask_next_field(state, out)
+    elif stage in ("role", "summary", "result", "documents", "filed", "intake") and text:
+        _free_text(state, text, out)
     else:
         if not out.replies:
             out.replies.append(Reply("use_buttons"))
+        _repeat(state, out)
+
+
+def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: bool = False,
+               question: bool | None = None) -> bool:
+    """A told situation → proposed facts to confirm; a question → answers from the knowledge base
+    (and, when it also tells something of the family, a button to take that as their situation).
+    With `confident_only` (text typed at a question) nothing is said unless one of the two holds."""
+    question = told.is_question(text) if question is None else question
+    facts = told.proposed(text) if state["stage"] != "filed" else None
+    if facts and not question:
+        _propose(state, facts, out)
+        return True
+    found = told.answers(text, facts_of(state).get("region"))
+    if found["not_sure"] and confident_only and not facts:
+        return False
+    buttons = [[Button("这就是我家的情况，帮我看看", "intake:show")]] if facts else []
+    if facts:
+        state["offer"] = facts
+    out.replies.append(Reply("answers" if not found["not_sure"] else "not_sure",
+                             {"answers": found["answers"], "whom": found["whom_to_ask"]}, buttons))
+    if not buttons:
+        _repeat(state, out)
+    return True
+
+
+def _propose(state: dict[str, Any], facts: dict[str, Any], out: Outcome) -> None:
+    back_to = state["stage"] if state["stage"] != "intake" else state["proposed"]["back_to"]
+    state["proposed"], state["stage"] = {"facts": facts, "back_to": back_to}, "intake"
+    _repeat(state, out)
+
+
+def _confirm_intake(state: dict[str, Any], yes: bool, out: Outcome) -> None:
+    proposal = state.pop("proposed")
+    state["stage"] = proposal["back_to"] if proposal["back_to"] != "intake" else "role"
+    if yes:
+        facts = dict(proposal["facts"])
+        region = facts.pop("region", None)
+        if state["stage"] == "role":
+            state["acting"], state["stage"] = state["acting"] or "self", "questions"
+        if region and "region" not in state["answers"]:
+            _answer_question(state, qn.BY_ID["region"], {"label": region, "set": {"region": region}}, out)
+        if facts:
+            merged = {**state["answers"].get("intake", {}).get("set", {}), **told.flatten(facts)}
+            state["answers"]["intake"] = {"label": "；".join(told.describe(facts)), "set": merged}
+            if "intake" not in state["asked"]:
+                state["asked"].append("intake")
+        out.replies.append(Reply("intake_thanks"))
+        state["stage"] = "questions" if state["stage"] in ("summary", "result", "documents") else state["stage"]
+        _next(state, out)
+    else:
+        out.replies.append(Reply("intake_declined"))
         _repeat(state, out)
 
 
@@ -483,6 +555,12 @@ def step(state: dict[str, Any] | None, inp: Input, *, who: Who, services: Servic
         else:
             out.replies.append(Reply("welcome_back"))
             _repeat(state, out)
+    elif command == "/ask":
+        _danger(state, payload, out)
+        if payload.strip():
+            _free_text(state, payload.strip(), out, question=True)
+        else:
+            out.replies.append(Reply("ask_how"))
     elif command == "/help":
         out.replies.append(Reply("help"))
         _repeat(state, out)

@@ -1,0 +1,69 @@
+"""Free text in the conversation: a question answered from the knowledge base, or a told situation
+turned into proposed facts that the user confirms (freetext/ does the understanding)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from freetext.intake import propose_facts
+from freetext.matcher import answer_question
+from policy_kb.loader import load_kb
+from screening.facts import FactsError, parse_facts
+
+GROUPS = ("child", "household", "safety")
+QUESTION = re.compile(r"[吗嘛么？?]|多少|怎么|什么|哪里|哪儿|哪个|能不能|可不可以|是不是|要不要|有没有|如何|啥|几[个天年月块]")
+
+
+def is_question(text: str) -> bool:
+    return bool(QUESTION.search(text))
+PARENTS = ("father", "mother")
+
+
+def flatten(facts: dict[str, Any]) -> dict[str, Any]:
+    """{"father": {"situations": [...]}, "child": {"disability": {...}}} → {"father.situations": [...],
+    "child.disability": {...}}: the answer form of conversation/questionnaire.py."""
+    out: dict[str, Any] = {}
+    for key, value in facts.items():
+        if key in GROUPS + PARENTS and isinstance(value, dict):
+            for sub, v in value.items():
+                out[f"{key}.{sub}"] = v
+        else:
+            out[key] = value
+    return out
+
+
+def describe(facts: dict[str, Any]) -> list[str]:
+    """Proposed facts in plain words, one line per person or fact ("父亲：已去世")."""
+    words = load_kb().describe
+    lines = []
+    for role in PARENTS:
+        parent = facts.get(role)
+        if not parent:
+            continue
+        parts = []
+        if "situations" in parent:
+            parts.append(words(f"situations", parent["situations"], True))
+        for key in ("remaining_months", "unreachable_months", "disability"):
+            if key in parent:
+                parts.append(words(key, parent[key], True))
+        lines.append(f"{words.role(role)}：{'，'.join(parts)}")
+    for path, value in flatten({k: v for k, v in facts.items() if k not in PARENTS}).items():
+        lines.append(words(path, value, False))
+    return lines
+
+
+def proposed(text: str) -> dict[str, Any] | None:
+    """The facts a told situation states, when there are any and they are valid facts."""
+    facts = propose_facts(text)
+    if not facts or set(facts) == {"region"}:
+        return None
+    try:
+        parse_facts({"region": "-", **facts})
+    except FactsError:
+        return None
+    return facts
+
+
+def answers(text: str, region: str | None) -> dict[str, Any]:
+    return answer_question(text, region=region)
