@@ -30,9 +30,9 @@ def test_bad_answers_are_explained_and_lose_nothing(tmp_path):
 
 
 def test_a_danger_word_comes_first_with_110(tmp_path):
-    out = chat(tmp_path, ["1", "温岭", "1", "他爸喝了酒就打我孙子"])
+    out = chat(tmp_path, ["1", "温岭", "1", "他爸喝了酒就打我孙子", "1"])
     assert "110" in out.stdout
-    assert out.stdout.index("110") < out.stdout.rindex("孩子多大了")
+    assert out.stdout.index("110") < out.stdout.index("孩子遭受虐待") < out.stdout.rindex("孩子多大了")
 
 
 def test_restart_of_the_process_loses_no_answer(tmp_path):

@@ -84,6 +84,7 @@ async def file_case(h: Harness, user_id: int, *, region: str = "温岭", age: in
     await h.press(user_id, "安全")
     if story:
         await h.say(user_id, story)
+        await h.press(user_id, "对，就是这样")
     await h.say(user_id, f"{age}岁")
     await h.press(user_id, "是")
     await h.press(user_id, "已去世")
