@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,8 +202,8 @@ def _index_for(kb_id: int) -> Index:  # keyed by id(kb); the KB itself is cached
     kb = _KB_BY_ID[kb_id]
     entries = _qa_entries(kb) + _kb_entries(kb)
     for e in entries:
-        e.analyses = [analyse(v) for v in e.variants]
-        e.whole = analyse(" ".join(e.variants) + " " + e.text)
+        e.analyses = [analyse(without_places(v, kb)) for v in e.variants]
+        e.whole = analyse(without_places(" ".join(e.variants) + " " + e.text, kb))
         if e.kind in KIND_INTENTS:
             e.intents = set(KIND_INTENTS[e.kind])
         else:
@@ -265,6 +266,26 @@ def find_place(text: str, kb: KnowledgeBase | None = None) -> tuple[str, Any] | 
         if word and word in hay:
             return word, node
     return None
+
+
+def without_places(text: str, kb: KnowledgeBase) -> str:
+    """The text less the names of places that have a pack: where a rule applies is settled by the
+    region filter, so "温岭孤儿多少钱" and "孤儿多少钱" must match the same answers."""
+    _KB_BY_ID[id(kb)] = kb
+    out = unicodedata.normalize("NFKC", text).lower()
+    for word, _node in _place_words(id(kb)):
+        if word.isascii():
+            out = re.sub(rf"(?<![a-z]){word}(?![a-z])", " ", out)
+            out = re.sub(r"(?<![a-z])" + " ?".join(_split_joined(word)) + r"(?![a-z])", " ", out)
+        elif word in out:
+            out = out.replace(word, "")
+    return out
+
+
+def _split_joined(word: str) -> list[str]:
+    from freetext.text import split_pinyin
+
+    return split_pinyin(word) or [word]
 
 
 @dataclass
@@ -344,7 +365,7 @@ def rank(text: str, *, region: str | None = None, kb: KnowledgeBase | None = Non
         derived.append("危险")
     queries = []  # (analysis, vector, factor): the whole message, and for a long one its parts
     for part, factor in _parts(text):
-        a = analyse(part)
+        a = analyse(without_places(part, index.kb))
         a.concepts = [*a.concepts, *(c for c in derived if c not in a.concepts)]
         queries.append((a, _vector(a, index.idf), factor))
     asked = {INTENT_KINDS[c] for c in queries[0][0].concepts if c in INTENT_KINDS}

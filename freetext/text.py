@@ -142,6 +142,7 @@ def split_pinyin(letters: str) -> list[str] | None:
     return best[n]
 
 
+@functools.lru_cache(maxsize=50000)
 def syllables(text: str) -> tuple[str, ...]:
     """Syllables of Chinese characters (with the overrides) and of typed pinyin; other characters
     (digits, punctuation) are dropped."""
@@ -230,8 +231,9 @@ def _homophones(tokens: list[tuple[str, str]], concepts: list[str], tab: Table) 
             i += 1
             continue
         run = "".join(v for _, v in tokens[i:j])
-        sy = [syllables(ch) or ("?",) for ch in run]
-        sy = [s[0] for s in sy]
+        sy = list(syllables(run))
+        if len(sy) != len(run):  # one syllable per character, whatever pypinyin made of the run
+            sy = [(syllables(ch) or ("?",))[0] for ch in run]
         k = 0
         while k < len(run):
             for length in range(min(tab.max_syll, len(run) - k), 1, -1):
