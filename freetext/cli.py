@@ -41,7 +41,8 @@ def _text(out: dict[str, Any]) -> str:
         lines.append(f"这个问题我不确定，不敢乱说。请问：{out['whom_to_ask']}。")
     for i, a in enumerate(out["answers"], 1):
         src = a["source"]
-        lines += [f"{i}. {a['title']}", f"   {a['text']}",
+        title = a["title"] if a["title"].startswith(a["place"]) else f"【{a['place']}】{a['title']}"
+        lines += [f"{i}. {title}", f"   {a['text']}",
                   f"   来源：{src['document']} {src['clause']}：“{src['quote']}”"]
     if out["facts"]:
         lines += ["", "从您的话里看到的情况（请核对）：" + json.dumps(out["facts"], ensure_ascii=False)]

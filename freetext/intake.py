@@ -461,6 +461,10 @@ class _Reader:
             for m in re.finditer(regex, masked):
                 if WANTING.search(masked[:m.start()]) or re.search(r"^(申请|能不能|行不行|吗)", masked[m.end():]):
                     continue
+                # "低保家庭的孩子能领多少" asks about such families in general, not about this one
+                if re.match(r"(户|家庭)?的(孩子|娃|小孩|儿童|孙子|孙女)", masked[m.end():]) and \
+                        not re.search(r"我们|我家|俺家|咱家|家里|是", masked[:m.start()]):
+                    continue
                 before = masked[max(0, m.start() - 6):m.start()]
                 neg = re.search(r"(不是|没有|没|没吃|没办|没评上|没申请|不算|不够)[^，。]{0,3}$", before)
                 cancelled = re.match(r"(被)?(取消|停)", masked[m.end():])

@@ -62,10 +62,10 @@ def test_evaluation_sets_are_big_enough(question_numbers, situation_numbers):
 
 
 def test_question_accuracy_holds(question_numbers):
-    # level reached (all sets together): top1 0.81, top3 0.98, off-topic 0.84 (16/19: the three
+    # level reached (all sets together): top1 0.84, top3 0.98, off-topic 0.84 (16/19: the three
     # misses are in-domain questions the texts do not answer, e.g. 低保户能不能买车)
     assert question_numbers["top3"] >= 0.95, question_numbers["_misses"]
-    assert question_numbers["top1"] >= 0.78, question_numbers["_misses"]
+    assert question_numbers["top1"] >= 0.80, question_numbers["_misses"]
     assert question_numbers["not_sure_correct"] >= 0.80, question_numbers["_misses"]
 
 
