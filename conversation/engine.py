@@ -158,7 +158,7 @@ def _next(state: dict[str, Any], out: Outcome) -> None:
 
 
 def summary_reply(state: dict[str, Any], facts: dict[str, Any]) -> Reply:
-    items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["prompt"] if qid in qn.BY_ID else "您讲的情况",
+    items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["short"] if qid in qn.BY_ID else "您讲的情况",
               "answer": state["answers"][qid]["label"],
               "place": state["place"]["name"] if qid == "region" and state["place"] else None}
              for i, qid in enumerate(state["asked"])]

@@ -22,8 +22,22 @@ UNSURE = {"label": "不确定", "set": {}}
 UNSURE_WORDS = ("不确定", "不知道", "不清楚", "不想说", "跳过", "不晓得")
 
 
-def load_questions() -> list[dict[str, Any]]:
-    questions = yaml.safe_load(QUESTIONNAIRE.read_text(encoding="utf-8"))["questions"]
+REQUIRED = ("id", "kind", "sets", "prompt", "why", "short")
+KINDS = ("place", "choice", "age", "months", "disability", "disability_child")
+
+
+def load_questions(path: Path = QUESTIONNAIRE) -> list[dict[str, Any]]:
+    """The questions, checked on load: a mistake names the question and the key."""
+    questions = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
+    for i, q in enumerate(questions):
+        where = f"{path.name}: questions[{i}] ({q.get('id', '?')})"
+        for key in REQUIRED:
+            if not q.get(key):
+                raise ValueError(f"{where}: missing '{key}'")
+        if q["kind"] not in KINDS:
+            raise ValueError(f"{where}: kind '{q['kind']}' is not one of {', '.join(KINDS)}")
+        if q["kind"] == "choice" and not q.get("choices"):
+            raise ValueError(f"{where}: a choice question needs 'choices'")
     for q in questions:  # every choice question can be left open: unknown is not false
         if q["kind"] == "choice" and not any(c["set"] == {} for c in q["choices"]):
             q["choices"] = [*q["choices"], dict(UNSURE)]
