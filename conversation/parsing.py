@@ -68,7 +68,7 @@ def parse_months(text: str) -> int | None:
         total += years * 12 + (6 if m.group(2) else 0)
         text = text[m.end():]
         matched = True
-    m = re.fullmatch(r"(?:零)?" + _NUM + r"个?月(多)?", text)
+    m = re.fullmatch(r"(?:零)?" + _NUM + r"个?多?月(多)?", text)
     if m:
         months = chinese_number(m.group(1))
         if months is None:

@@ -33,6 +33,7 @@ from casework.jobs import maintenance_loop
 from casework.service import CaseService
 from conversation.model import Input, Notice, Reply
 from conversation.session import handle
+from freetext.matcher import get_index
 from templates import render_reply, split_message
 
 log = logging.getLogger("tongzhu.telegram")
@@ -160,15 +161,18 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def post_init(application: Application) -> None:
     await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+    # build the free-text index (a few seconds) now, not on the first family's message
+    application.bot_data["warm_task"] = asyncio.create_task(asyncio.to_thread(get_index))
     if application.bot_data.get("maintenance", True):
         application.bot_data["maintenance_task"] = asyncio.create_task(
             maintenance_loop(application.bot_data["bridge"].engine))
 
 
 async def post_shutdown(application: Application) -> None:
-    task = application.bot_data.get("maintenance_task")
-    if task is not None:
-        task.cancel()
+    for name in ("maintenance_task", "warm_task"):
+        task = application.bot_data.get(name)
+        if task is not None:
+            task.cancel()
 
 
 def wire(application: Application, engine: Engine) -> Application:

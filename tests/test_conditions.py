@@ -82,3 +82,9 @@ def test_any_is_true_despite_unknowns_and_all_false_despite_unknowns(ctx):
 def test_malformed_conditions_are_refused(raw, fragment):
     with pytest.raises(ConditionError, match=fragment):
         compile_condition(raw, "categories[0].when")
+
+
+def test_months_with_duo_before_yue():
+    from conversation.parsing import parse_months
+
+    assert [parse_months(t) for t in ("三个多月", "一个多月", "半年多", "两年零三个月")] == [3, 1, 6, 27]
