@@ -135,10 +135,9 @@ def test_sqlite_database_made_before_alembic_is_adopted(tmp_path):
         engine.dispose()
 
 
-def test_sqlite_two_starts_at_once(tmp_path):
-    url = _sqlite(tmp_path)
-    engines = [make_engine(url, migrate=False) for _ in range(2)]
-    errors, barrier = [], threading.Barrier(2)
+def _start_together(engines) -> None:
+    """Migrate several engines of one database at the same moment, as workers starting together."""
+    errors, barrier = [], threading.Barrier(len(engines))
 
     def start(engine):
         try:
@@ -158,6 +157,11 @@ def test_sqlite_two_starts_at_once(tmp_path):
     finally:
         for e in engines:
             e.dispose()
+
+
+def test_sqlite_two_starts_at_once(tmp_path):
+    url = _sqlite(tmp_path)
+    _start_together([make_engine(url, migrate=False) for _ in range(2)])
 
 
 def test_two_databases_migrated_from_two_threads(tmp_path):
@@ -260,27 +264,7 @@ def test_postgres_upgrade_twice_is_a_noop(pg_url):
 
 
 def test_postgres_two_starts_at_once(pg_url):
-    engines = [make_engine(pg_url, migrate=False) for _ in range(3)]
-    errors, barrier = [], threading.Barrier(3)
-
-    def start(engine):
-        try:
-            barrier.wait(5)
-            migrate.upgrade(engine)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    try:
-        assert not errors, errors
-        _check_schema(engines[0])
-    finally:
-        for e in engines:
-            e.dispose()
+    _start_together([make_engine(pg_url, migrate=False) for _ in range(3)])
 
 
 def test_postgres_downgrade_drops_the_enum_types(pg_url):
