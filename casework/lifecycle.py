@@ -16,16 +16,21 @@ TRANSITIONS: dict[Status, tuple[Status, ...]] = {
 
 
 class TransitionError(ValueError):
-    pass
+    """`code` names the staff_cannot template's wording: not_allowed / needs_reason / needs_department /
+    needs_documents."""
+
+    def __init__(self, code: str, current: Status, to: Status):
+        super().__init__(f"{code}: {current.name} → {to.name}")
+        self.code, self.current, self.to = code, current, to
 
 
 def check(current: Status, to: Status, *, reason: str | None = None, department: str | None = None,
           requested: int = 0) -> None:
     if to not in TRANSITIONS[current]:
-        raise TransitionError(f"{current.value} 不能改为 {to.value}")
+        raise TransitionError("not_allowed", current, to)
     if to == Status.refused and not (reason or "").strip():
-        raise TransitionError("不予受理必须写明理由")
+        raise TransitionError("needs_reason", current, to)
     if to == Status.accepted and not (department or "").strip():
-        raise TransitionError("受理时要写明转给哪个部门")
+        raise TransitionError("needs_department", current, to)
     if to == Status.needs_documents and requested == 0:
-        raise TransitionError("要补充材料时，至少勾选一样")
+        raise TransitionError("needs_documents", current, to)

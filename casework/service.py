@@ -31,9 +31,10 @@ def lineage(place_name: str | None) -> list[str]:
     return names
 
 
-def office_of(result: dict[str, Any] | None) -> str:
+def office_of(result: dict[str, Any] | None) -> str | None:
+    """The receiving office the knowledge base names, or None (the template says 乡镇（街道）民政办)."""
     procedure = (result or {}).get("procedure") or []
-    return procedure[0]["office"] if procedure else "乡镇（街道）民政办"
+    return procedure[0]["office"] if procedure else None
 
 
 class CaseService:
@@ -117,9 +118,7 @@ class CaseService:
             else:
                 kept += 1
         repo.audit(s, user_key=who.user_key, action="forget", detail=f"erased={erased} kept={kept}")
-        return {"cases": erased,
-                "kept": (f"有 {kept} 份预申请民政办已经在办理，按档案规定由民政办保存；要撤回请直接联系民政办。"
-                         if kept else "")}
+        return {"cases": erased, "kept": kept}
 
     def _case_view(self, case: PreApplication, result: dict[str, Any]) -> dict[str, Any]:
         return {"reference": case.reference, "duplicate": case.duplicate_of, "urgent": case.urgent,

@@ -18,11 +18,12 @@ from sqlmodel import Session
 from casework import lifecycle
 from conversation.model import Button, Notice, Reply, rows
 from storage import repo
+from templates import label, words
 from storage.db import lock_user
 from storage.models import Child, Family, PreApplication, Role, Status, User
 
 COMMANDS = ["queue", "case", "note", "refuse", "export"]
-REFUSAL_REASONS = ["孩子户籍不在本辖区，请到户籍地申请", "不符合本地政策规定的条件", "家庭已撤回申请"]
+REFUSAL_REASONS: list[str] = words("refusal_reasons")
 REF = re.compile(r"TZ\d{8}-[0-9A-F]{6}")
 
 
@@ -133,8 +134,8 @@ class Desk:
         cases = repo.queue(self.s, lineage_prefixes=prefixes)
         items = [self._line(c) for c in cases]
         repo.audit(self.s, user_key=self.user.user_key, action="queue", detail=f"{len(items)} cases")
-        self.out.replies.append(Reply("staff_queue", {"items": items, "region": self.user.region or "全部"},
-                                      rows([Button(("🔴 " if c.urgent else "") + c.reference, f"s:open:{c.reference}")
+        self.out.replies.append(Reply("staff_queue", {"items": items, "region": self.user.region},
+                                      rows([Button(label("queue_item", urgent=c.urgent, reference=c.reference), f"s:open:{c.reference}")
                                             for c in cases], 2)))
 
     def open(self, case: PreApplication) -> None:
@@ -152,10 +153,10 @@ class Desk:
 
     def documents(self, case: PreApplication, edit: bool = False) -> None:
         docs = repo.documents_of(self.s, case=case)
-        buttons = [[Button(("📌 " if d.requested else ("✅ " if d.have else "☐ ")) + d.name[:24],
+        buttons = [[Button(label("staff_doc", requested=d.requested, have=d.have, name=d.name),
                            f"s:req:{case.reference}:{i}")] for i, d in enumerate(docs)]
-        buttons.append([Button("📨 一次性告知家属", f"s:send:{case.reference}"),
-                        Button("↩ 回到案件", f"s:open:{case.reference}")])
+        buttons.append([Button(label("tell_family_at_once"), f"s:send:{case.reference}"),
+                        Button(label("back_to_case"), f"s:open:{case.reference}")])
         self.out.replies.append(Reply("staff_documents", {"reference": case.reference}, buttons, edit=edit))
 
     def toggle_request(self, case: PreApplication, index: int) -> None:
@@ -185,7 +186,7 @@ class Desk:
             return
         repo.add_note(self.s, case=case, author=self.user, text=text[:2000])
         repo.audit(self.s, user_key=self.user.user_key, action="note", case_ref=case.reference)
-        self.out.replies.append(Reply("staff_done", {"reference": case.reference, "what": "备注已记下"}))
+        self.out.replies.append(Reply("staff_done", {"reference": case.reference, "note": True, "status": None}))
 
     def transition(self, case: PreApplication, to: Status, *, reason: str | None = None,
                    department: str | None = None) -> None:
@@ -194,11 +195,12 @@ class Desk:
         try:
             lifecycle.check(case.status, to, reason=reason, department=department, requested=len(requested))
         except lifecycle.TransitionError as exc:
-            self.out.replies.append(Reply("staff_cannot", {"reference": case.reference, "why": str(exc)}))
+            self.out.replies.append(Reply("staff_cannot", {"reference": case.reference, "code": exc.code,
+                                                          "current": exc.current.value, "to": exc.to.value}))
             return
         repo.change_status(self.s, case=case, to=to, by=self.user, reason=reason, department=department)
         repo.audit(self.s, user_key=self.user.user_key, action=f"status:{to.name}", case_ref=case.reference)
-        self.out.replies.append(Reply("staff_done", {"reference": case.reference, "what": f"已改为「{to.value}」"},
+        self.out.replies.append(Reply("staff_done", {"reference": case.reference, "note": False, "status": to.value},
                                       self._actions(case)))
         child = self.s.get(Child, case.child_id)
         update = Reply("case_update", {"reference": case.reference, "child": child.name if child else "",
@@ -217,7 +219,7 @@ class Desk:
             export_xlsx(self.s, region_lineage=region, out=path)
             content = path.read_bytes()
         repo.audit(self.s, user_key=self.user.user_key, action="export", detail=f"region={region}")
-        self.out.documents.append(Document("预申请.xlsx", content))
+        self.out.documents.append(Document(label("export_filename"), content))
 
     # -- helpers
 
@@ -245,15 +247,15 @@ class Desk:
         allowed = lifecycle.TRANSITIONS[case.status]
         buttons = []
         if Status.reviewing in allowed:
-            buttons.append(Button("审核中", f"s:review:{ref}"))
+            buttons.append(Button(label("to_review"), f"s:review:{ref}"))
         if Status.needs_documents in allowed:
-            buttons.append(Button("要补材料", f"s:docs:{ref}"))
+            buttons.append(Button(label("ask_documents"), f"s:docs:{ref}"))
         if Status.accepted in allowed:
-            buttons.append(Button("受理并转部门", f"s:accept:{ref}"))
+            buttons.append(Button(label("accept"), f"s:accept:{ref}"))
         if Status.refused in allowed:
-            buttons.append(Button("不予受理", f"s:refuse:{ref}"))
+            buttons.append(Button(label("refuse"), f"s:refuse:{ref}"))
         if Status.closed in allowed:
-            buttons.append(Button("办结", f"s:close:{ref}"))
+            buttons.append(Button(label("close"), f"s:close:{ref}"))
         return rows(buttons, 2)
 
     def _refuse(self, what: str, ref: str | None, why: str) -> None:
@@ -265,5 +267,5 @@ def departments_of(case: PreApplication) -> list[str]:
     """The departments the knowledge base names for this child's entitlements, and the 民政 office."""
     result = json.loads(case.result_json)
     names = [e.get("department") for e in result.get("entitlements", []) if e.get("department")]
-    out = list(dict.fromkeys(["民政部门"] + [n for n in names if n]))
+    out = list(dict.fromkeys([label("department_default")] + [n for n in names if n]))
     return out[:8]

@@ -28,6 +28,7 @@ from conversation.idcard import age_on, check_id, mask_id, mask_phone
 from conversation.model import Button, Input, Notice, Reply, Who, rows
 from freetext.danger import detect_danger
 from policy_kb.loader import load_kb
+from templates import label
 from policy_kb.places import place_index
 from screening.engine import screen
 from screening.facts import FactsError
@@ -113,9 +114,9 @@ def ask_question(state: dict[str, Any], q: dict[str, Any], facts: dict[str, Any]
     buttons = [Button(c["label"], f"c:{q['id']}:{i}") for i, c in enumerate(q.get("choices", []))]
     nav = []
     if state["asked"] and not state["editing"]:
-        nav.append(Button("↩ 返回上一步", "back"))
+        nav.append(Button(label("back"), "back"))
     if state["asked"]:
-        nav.append(Button("📋 看看已答的", "summary"))
+        nav.append(Button(label("show_answers"), "summary"))
     previous = state["previous"].get(q["id"])
     return Reply("question", {"prompt": q["prompt"], "why": q["why"], "step": step, "total": total,
                               "previous": previous["label"] if previous else None},
@@ -124,8 +125,8 @@ def ask_question(state: dict[str, Any], q: dict[str, Any], facts: dict[str, Any]
 
 
 def ask_role() -> Reply:
-    return Reply("role", {}, [[Button("我是孩子的家人", "role:self")],
-                              [Button("我是儿童主任、督导员或社工，帮一户家庭问", "role:family")]])
+    return Reply("role", {}, [[Button(label("role_self"), "role:self")],
+                              [Button(label("role_family"), "role:family")]])
 
 
 def ask_field(state: dict[str, Any], f: dict[str, Any], error: str | None = None) -> Reply:
@@ -133,7 +134,7 @@ def ask_field(state: dict[str, Any], f: dict[str, Any], error: str | None = None
     index = [x["id"] for x in FILING].index(f["id"])
     return Reply("field", {"prompt": f["prompt"], "why": f["why"], "step": index + 1, "total": len(FILING),
                            "acting": state["acting"]},
-                 rows(buttons, 2) + [[Button("✖ 不提交了", "file:stop")]], numbered=f["kind"] == "choice")
+                 rows(buttons, 2) + [[Button(label("stop_filing"), "file:stop")]], numbered=f["kind"] == "choice")
 
 
 def _next(state: dict[str, Any], out: Outcome) -> None:
@@ -158,26 +159,26 @@ def _next(state: dict[str, Any], out: Outcome) -> None:
 
 
 def summary_reply(state: dict[str, Any], facts: dict[str, Any]) -> Reply:
-    items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["short"] if qid in qn.BY_ID else "您讲的情况",
+    items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["short"] if qid in qn.BY_ID else label("told_situation"),
               "answer": state["answers"][qid]["label"],
               "place": state["place"]["name"] if qid == "region" and state["place"] else None}
              for i, qid in enumerate(state["asked"])]
-    edit = [Button(f"改第{i + 1}项", f"edit:{qid}" if qid in qn.BY_ID else f"drop:{qid}")
+    edit = [Button(label("edit_item", n=i + 1), f"edit:{qid}" if qid in qn.BY_ID else f"drop:{qid}")
             for i, qid in enumerate(state["asked"])]
     return Reply("summary", {"items": items, "complete": state["stage"] == "summary"},
-                 [[Button("✅ 没问题，看结果", "result")]] + rows(edit, 4))
+                 [[Button(label("see_result"), "result")]] + rows(edit, 4))
 
 
 # ---------------------------------------------------------------- results
 
 def result_replies(state: dict[str, Any], result: dict[str, Any]) -> list[Reply]:
-    sources = [Button(f"依据：{c['name']}", f"src:{i}") for i, c in enumerate(result["categories"])]
+    sources = [Button(label("source_of", name=c["name"]), f"src:{i}") for i, c in enumerate(result["categories"])]
     buttons = rows(sources, 1)
     if result["documents"]:
-        buttons.append([Button("🗂 要带的材料（打勾）", "docs")])
+        buttons.append([Button(label("documents"), "docs")])
     if result["categories"] or result.get("possible_categories"):
-        buttons.append([Button("📝 提交预申请", "file")])
-    buttons.append([Button("↩ 改答案", "summary"), Button("🔄 重新开始", "restart")])
+        buttons.append([Button(label("file"), "file")])
+    buttons.append([Button(label("change_answers"), "summary"), Button(label("restart"), "restart")])
     urgent = bool(state["urgent"] or result.get("urgent"))
     return [Reply("result", {"r": result, "urgent": urgent, "hotlines": hotlines(result) if urgent else []}, buttons)]
 
@@ -185,8 +186,8 @@ def result_replies(state: dict[str, Any], result: dict[str, Any]) -> list[Reply]
 def docs_reply(state: dict[str, Any], result: dict[str, Any], edit: bool = False) -> Reply:
     docs = [{"name": d["name"], "detail": d["detail"], "grade": d.get("grade"),
              "have": state["docs"].get(str(i))} for i, d in enumerate(result["documents"])]
-    buttons = [[Button(("✅ " if d["have"] else "☐ ") + d["name"][:24], f"doc:{i}")] for i, d in enumerate(docs)]
-    buttons.append([Button("📝 提交预申请", "file"), Button("↩ 回到结果", "result")])
+    buttons = [[Button(label("doc_tick", have=d["have"], name=d["name"]), f"doc:{i}")] for i, d in enumerate(docs)]
+    buttons.append([Button(label("file"), "file"), Button(label("back_to_result"), "result")])
     return Reply("documents", {"docs": docs}, buttons, edit=edit)
 
 
@@ -230,8 +231,8 @@ def _start_filing(state: dict[str, Any], out: Outcome) -> None:
     age = qn.get_fact(facts, "child.age")
     consent = "volunteer" if state["acting"] == "family" else "guardian"
     out.replies.append(Reply("consent", {"who": consent, "under14": age is None or age < 14, "days": session_days()},
-                             [[Button("同意，继续" if consent == "guardian" else "家属已当面同意，继续", "consent:y")],
-                              [Button("不同意，不提交", "consent:n")]]))
+                             [[Button(label(f"consent_{consent}"), "consent:y")],
+                              [Button(label("consent_no"), "consent:n")]]))
 
 
 def _ask_next_field(state: dict[str, Any], out: Outcome) -> None:
@@ -245,7 +246,7 @@ def _ask_next_field(state: dict[str, Any], out: Outcome) -> None:
     out.replies.append(Reply("confirm_filing", {
         "applicant": ident["applicant_name"], "relation": ident["relation"], "phone": mask_phone(ident["phone"]),
         "child": ident["child_name"], "id": mask_id(ident["child_id"]), "address": ident["address"]},
-        [[Button("✅ 提交", "submit")], [Button("✏ 重新填写", "file:redo"), Button("✖ 不提交了", "file:stop")]]))
+        [[Button(label("submit"), "submit")], [Button(label("redo"), "file:redo"), Button(label("stop_filing"), "file:stop")]]))
 
 
 def _submit(state: dict[str, Any], who: Who, services: Services | None, out: Outcome) -> None:
@@ -259,7 +260,7 @@ def _submit(state: dict[str, Any], who: Who, services: Services | None, out: Out
     state["stage"], state["identity"], state["field"] = "filed", {}, None
     state["nonce"] = secrets.token_hex(6)
     out.replies.append(Reply("filed", {"case": case, "r": result, "acting": state["acting"]},
-                             [[Button("📄 查看进度", "status")], [Button("🔄 为另一个孩子重新开始", "restart")]]))
+                             [[Button(label("status"), "status")], [Button(label("restart_other_child"), "restart")]]))
     out.notices.extend(notices)
 
 
@@ -355,7 +356,7 @@ def _action(state: dict[str, Any], action: str, who: Who, services: Services | N
         _start_filing(state, out)
     elif kind == "file" and arg == "stop" and stage in ("consent", "identity", "confirm"):
         state["stage"], state["identity"], state["field"] = "result", {}, None
-        out.replies.append(Reply("filing_stopped", {}, [[Button("↩ 回到结果", "result")]]))
+        out.replies.append(Reply("filing_stopped", {}, [[Button(label("back_to_result"), "result")]]))
     elif kind == "file" and arg == "redo" and stage == "confirm":
         state["identity"] = {}
         _ask_next_field(state, out)
@@ -364,7 +365,7 @@ def _action(state: dict[str, Any], action: str, who: Who, services: Services | N
             _ask_next_field(state, out)
         else:
             state["stage"] = "result"
-            out.replies.append(Reply("filing_stopped", {}, [[Button("↩ 回到结果", "result")]]))
+            out.replies.append(Reply("filing_stopped", {}, [[Button(label("back_to_result"), "result")]]))
     elif kind == "f" and stage == "identity":
         fid, _, index = arg.rpartition(":")
         f = FILING_BY_ID.get(fid)
@@ -435,14 +436,14 @@ def _repeat(state: dict[str, Any], out: Outcome) -> None:
         _start_filing(state, out)
     elif stage == "intake":
         out.replies.append(Reply("intake_confirm", {"lines": told.describe(state["proposed"]["facts"])},
-                                 [[Button("对，就是这样", "intake:y")], [Button("不对，我一项一项回答", "intake:n")]]))
+                                 [[Button(label("intake_yes"), "intake:y")], [Button(label("intake_no"), "intake:n")]]))
     elif stage == "confirm":
         _ask_next_field(state, out)
     elif stage in ("result", "documents"):
         out.replies.extend(result_replies(state, result_of(facts_of(state))))
     elif stage == "filed":
         out.replies.append(Reply("after_filing", {"reference": state["filed"][-1]},
-                                 [[Button("📄 查看进度", "status")], [Button("🔄 为另一个孩子重新开始", "restart")]]))
+                                 [[Button(label("status"), "status")], [Button(label("restart_other_child"), "restart")]]))
 
 
 def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None, out: Outcome) -> None:
@@ -497,7 +498,7 @@ def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: b
     found = told.answers(text, facts_of(state).get("region"))
     if found["not_sure"] and confident_only and not facts:
         return False
-    buttons = [[Button("这就是我家的情况，帮我看看", "intake:show")]] if facts else []
+    buttons = [[Button(label("intake_offer"), "intake:show")]] if facts else []
     if facts:
         state["offer"] = facts
     out.replies.append(Reply("answers" if not found["not_sure"] else "not_sure",

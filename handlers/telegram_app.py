@@ -34,12 +34,10 @@ from casework.service import CaseService
 from conversation.model import Input, Notice, Reply
 from conversation.session import handle
 from freetext.matcher import get_index
-from templates import render_reply, split_message
+from templates import render_reply, split_message, words
 
 log = logging.getLogger("tongzhu.telegram")
 
-COMMANDS = [("start", "开始 / 从这里问"), ("help", "怎么用"), ("status", "看预申请办到哪一步了"),
-            ("restart", "从头开始（换一个孩子）"), ("cancel", "不问了，清掉这次的回答")]
 FAMILY_COMMANDS = ["start", "help", "status", "restart", "cancel", "forget", "ask"]
 
 
@@ -160,7 +158,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def post_init(application: Application) -> None:
-    await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+    await application.bot.set_my_commands([BotCommand(c, d) for c, d in words("commands").items()])
     # build the free-text index (a few seconds) now, not on the first family's message
     application.bot_data["warm_task"] = asyncio.create_task(asyncio.to_thread(get_index))
     if application.bot_data.get("maintenance", True):

@@ -7,6 +7,7 @@ variable fail in tests instead of printing nothing.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ _text = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, **_COM
 _html = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, **_COMMON)
 
 _LABELS = yaml.safe_load((TEMPLATES / "fact_labels.yaml").read_text(encoding="utf-8"))
+_WORDS = yaml.safe_load((TEMPLATES / "labels.yaml").read_text(encoding="utf-8"))
 
 
 def fact_label(path: str) -> str:
@@ -47,6 +49,21 @@ def render_text(name: str, /, **context: Any) -> str:
 
 def render_html(name: str, /, **context: Any) -> str:
     return _html.get_template(name).render(**context).strip()
+
+
+@lru_cache(maxsize=None)
+def _label_template(key: str):
+    return _text.from_string(_WORDS[key])
+
+
+def label(key: str, **context: Any) -> str:
+    """A button label or other short word from templates/labels.yaml (a Jinja2 string)."""
+    return _label_template(key).render(**context)
+
+
+def words(key: str) -> Any:
+    """A list or mapping of words from templates/labels.yaml (refusal reasons, command menu)."""
+    return _WORDS[key]
 
 
 def render_reply(reply: Any, *, html: bool = False) -> str:
