@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from casework import lifecycle
+from conversation import told
 from conversation.model import Button, Notice, Reply, rows
 from storage import repo
 from templates import label, words
@@ -145,6 +146,7 @@ class Desk:
         docs = repo.documents_of(self.s, case=case)
         self.out.replies.append(Reply("staff_case", {  # plain data: rendered after the transaction ends
             "c": self._line(case), "family": family.model_dump(exclude={"phone_enc"}),
+            "facts": told.describe(json.loads(case.facts_json)),
             "child": child.model_dump(exclude={"id_enc", "id_hash"}),
             "categories": result.get("categories", []), "possible": result.get("possible_categories", []),
             "docs": [d.model_dump() for d in docs], "notes": [n.model_dump() for n in repo.notes_of(self.s, case=case)],

@@ -78,7 +78,7 @@ class Family(SQLModel, table=True):
     phone_masked: str = Field(max_length=20)
     address: str = Field(max_length=200)
     consent_at: dt.datetime = Field(default_factory=utcnow)
-    consent_by: str = Field(max_length=20)  # "guardian" or "volunteer_for_guardian"
+    consent_by: str = Field(max_length=40)  # "guardian" or "volunteer_for_guardian"
     created_at: dt.datetime = Field(default_factory=utcnow)
 
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 import os
 
+import pytest
 from sqlmodel import Session, select
 
 import bot
 from storage.models import AuditLog, Family, PreApplication, Status
+from e2e.pg import pg_schema  # noqa: F401  (a fixture: a fresh PostgreSQL schema per test)
 from tg import Harness, child_id, file_case
 
 GRANDMA, OTHER_GRANDMA, STAFF, QIJIANG_STAFF, VOLUNTEER = 5001, 5002, 9001, 9002, 7001
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request, tmp_path):
+    """Each scenario runs on SQLite and on the real PostgreSQL (skipped, saying why, without a server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.db'}"
+    return request.getfixturevalue("pg_schema").url
 
 
 def add_role(db_url: str, telegram_id: int, role: str, region: str | None = None) -> None:
@@ -31,8 +41,7 @@ def texts_to(h: Harness, chat_id: int) -> str:
     return "\n".join(h.request.sent_texts(chat_id))
 
 
-def test_staff_ask_for_documents_at_once_then_accept_and_the_family_hears_each_step(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+def test_staff_ask_for_documents_at_once_then_accept_and_the_family_hears_each_step(url):
 
     async def scenario():
         async with Harness(url) as h:
@@ -71,8 +80,7 @@ def test_staff_ask_for_documents_at_once_then_accept_and_the_family_hears_each_s
     asyncio.run(scenario())
 
 
-def test_an_urgent_case_reaches_the_places_staff_the_moment_it_is_filed(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+def test_an_urgent_case_reaches_the_places_staff_the_moment_it_is_filed(url):
 
     async def scenario():
         async with Harness(url) as h:
@@ -87,8 +95,7 @@ def test_an_urgent_case_reaches_the_places_staff_the_moment_it_is_filed(tmp_path
     asyncio.run(scenario())
 
 
-def test_a_volunteer_files_for_two_families_and_sees_only_those(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+def test_a_volunteer_files_for_two_families_and_sees_only_those(url):
 
     async def scenario():
         async with Harness(url) as h:
@@ -105,8 +112,7 @@ def test_a_volunteer_files_for_two_families_and_sees_only_those(tmp_path):
     asyncio.run(scenario())
 
 
-def test_a_forged_callback_and_a_non_staff_queue_are_refused_and_logged(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+def test_a_forged_callback_and_a_non_staff_queue_are_refused_and_logged(url):
 
     async def scenario():
         async with Harness(url) as h:
@@ -127,8 +133,7 @@ def test_a_forged_callback_and_a_non_staff_queue_are_refused_and_logged(tmp_path
     asyncio.run(scenario())
 
 
-def test_a_refusal_needs_a_reason_and_a_second_case_for_the_same_child_is_flagged(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+def test_a_refusal_needs_a_reason_and_a_second_case_for_the_same_child_is_flagged(url):
 
     async def scenario():
         async with Harness(url) as h:
@@ -146,8 +151,7 @@ def test_a_refusal_needs_a_reason_and_a_second_case_for_the_same_child_is_flagge
     asyncio.run(scenario())
 
 
-def test_forget_deletes_the_conversation_and_unreviewed_cases(tmp_path):
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+def test_forget_deletes_the_conversation_and_unreviewed_cases(url):
 
     async def scenario():
         async with Harness(url) as h:

@@ -119,7 +119,7 @@ def upgrade() -> None:
         sa.Column("phone_masked", string(20), nullable=False),
         sa.Column("address", string(200), nullable=False),
         sa.Column("consent_at", timestamp(), nullable=False),
-        sa.Column("consent_by", string(20), nullable=False),
+        sa.Column("consent_by", string(40), nullable=False),
         sa.Column("created_at", timestamp(), nullable=False),
         sa.ForeignKeyConstraint(["filer_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("id"),
