@@ -1,0 +1,129 @@
+"""Simulated users for the benchmark: each goes through the whole conversation, one update at a time,
+through ``Application.process_update`` — as many users at once as asked.
+
+The flow (the one of tests/test_telegram_flow.py): /start → 我是孩子的家人 → 温岭 → 安全 → 9岁 →
+户口在本地 → 父亲已去世 → 母亲已去世 → 不确定 … until the summary → result → 提交预申请 → 同意 →
+applicant, relation, phone, child, 身份证, address → 提交 → a reference number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from dataclasses import dataclass, field
+
+from stdnum.cn import ric
+from telegram import Update
+from telegram.ext import Application
+
+from botapi_fakes.updates import callback_update, text_update
+
+from .layer import BenchRequest
+
+
+def child_id(age: int, seq: int) -> str:
+    """A valid 公民身份号码 (温岭 area code) of a child who is ``age`` today; ``seq`` varies the number."""
+    today = dt.date.today()
+    birth = dt.date(today.year - age, 1, 1) if (today.month, today.day) > (1, 1) else dt.date(today.year - age - 1, 1, 2)
+    body = f"331081{birth:%Y%m%d}{seq % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)  # seconds per process_update
+    kinds: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # user -> [("text"|"press", value)]
+
+
+class FlowError(AssertionError):
+    pass
+
+
+class User:
+    """One simulated family: knows its id, the application and where its answers are."""
+
+    def __init__(self, app: Application, request: BenchRequest, user_id: int, ids, stats: Stats,
+                 think_ms: float = 0.0):
+        self.app, self.request, self.id, self.ids, self.stats = app, request, user_id, ids, stats
+        self.think = think_ms / 1000
+        self.random = random.Random(user_id)
+        self.texts: list[str] = []  # the texts of the latest answer
+        self.markup: dict | None = None  # the latest keyboard
+        self.log = stats.kinds.setdefault(user_id, [])
+
+    async def _feed(self, update: dict) -> str:
+        if self.think:  # a person reads the answer and types: 0.5–1.5 × the mean think time
+            await asyncio.sleep(self.think * self.random.uniform(0.5, 1.5))
+        started = time.perf_counter()
+        await self.app.process_update(Update.de_json(update, self.app.bot))
+        self.stats.latencies.append(time.perf_counter() - started)
+        calls = self.request.take(self.id)
+        self.texts = [c.params.get("text", "") for c in calls if c.method in ("sendMessage", "editMessageText")]
+        for c in calls:
+            if c.params.get("reply_markup"):
+                self.markup = c.params["reply_markup"]
+        return "\n".join(self.texts)
+
+    async def say(self, text: str) -> str:
+        self.log.append(("text", text))
+        return await self._feed(text_update(next(self.ids), self.id, text))
+
+    async def press(self, data: str) -> str:
+        self.log.append(("press", data))
+        message = self.request.last_message(self.id) or {}
+        return await self._feed(callback_update(next(self.ids), self.id, data,
+                                                message_id=message.get("message_id", 1),
+                                                message_text=message.get("text", "…"),
+                                                reply_markup=message.get("reply_markup")))
+
+    def buttons(self) -> list[dict]:
+        return [b for row in (self.markup or {}).get("inline_keyboard", []) for b in row]
+
+    def expect(self, out: str, words: str) -> None:
+        if words not in out:
+            raise FlowError(f"user {self.id}: expected {words!r} in {out[:300]!r}")
+
+    async def conversation(self, seq: int) -> str:
+        self.expect(await self.say("/start"), "是谁在问")
+        self.expect(await self.press("role:self"), "哪个地方")
+        self.expect(await self.say("温岭"), "孩子现在安全吗")
+        await self.press("c:safety:0")
+        self.expect(await self.say("9岁"), "户口")
+        self.expect(await self.press("c:hukou:0"), "父亲")
+        self.expect(await self.press("c:father:1"), "母亲")
+        out = await self.press("c:mother:1")
+        for _ in range(30):
+            if "问完了" in out:
+                break
+            if any(b["text"] == "不确定" for b in self.buttons()) and "第" in out:
+                out = await self.press(next(b["callback_data"] for b in self.buttons() if b["text"] == "不确定"))
+            else:
+                out = await self.say("不确定")
+        self.expect(out, "问完了")
+        self.expect(await self.press("result"), "孤儿")
+        self.expect(await self.press("file"), "同意")
+        await self.press("consent:y")
+        await self.say("王秀英")
+        await self.press("f:relation:0")
+        await self.say("13812345678")
+        await self.say(f"王小明{seq}")
+        await self.say(child_id(9, seq))
+        self.expect(await self.say("温岭市城东街道某某村"), "138****5678")
+        out = await self.press("submit")
+        self.expect(out, "预申请编号：TZ")
+        self.request.forget(self.id)
+        return out
+
+    async def replay(self, log: list[tuple[str, str]]) -> None:
+        """Send the same kinds of updates another user sent (for the echo bot)."""
+        for kind, value in log:
+            if kind == "text":
+                await self._feed(text_update(next(self.ids), self.id, value))
+            else:
+                message = self.request.last_message(self.id) or {}
+                await self._feed(callback_update(next(self.ids), self.id, value,
+                                                 message_id=message.get("message_id", 1),
+                                                 message_text=message.get("text", "…")))
+        self.request.forget(self.id)
