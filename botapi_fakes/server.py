@@ -106,6 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # a burst of the bot's connections must not overflow the listen backlog
 
     def __init__(self, api: "FakeBotApi") -> None:
         self.api = api

@@ -52,7 +52,7 @@ async def maintenance_loop(engine: Engine, every_seconds: float = 6 * 3600) -> N
     while True:
         try:
             done = await asyncio.to_thread(run_maintenance, engine, every=every_seconds * 0.9)
-            if done:
+            if done and (done["sessions"] or done["updates"]):
                 log.info("maintenance: deleted %(sessions)s stale sessions, %(updates)s old update ids", done)
         except Exception:  # noqa: BLE001 - a failed round must not stop the bot
             log.exception("maintenance failed")

@@ -15,15 +15,16 @@ handlers are wired explicitly, in order, as in python-telegram-bot's rules-bot:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
-from collections import defaultdict
-from typing import Any
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update)
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler,
                           ContextTypes, MessageHandler, filters)
 from telegram.request import BaseRequest, HTTPXRequest
@@ -34,6 +35,7 @@ from casework.service import CaseService
 from conversation.model import Input, Notice, Reply
 from conversation.session import handle
 from freetext.matcher import get_index
+from storage.db import is_sqlite
 from templates import render_reply, split_message, words
 
 log = logging.getLogger("tongzhu.telegram")
@@ -57,23 +59,39 @@ def chat_of(key: str) -> int | None:
 
 
 class Bridge:
-    """What the handlers share: the database engine, the services and one lock per chat."""
+    """What the handlers share: the database engine, the services, one lock per chat, and where the
+    database work runs (a single thread for SQLite: one writer anyway, and no thread ever sleeps in
+    SQLite's busy handler; the default pool for PostgreSQL)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self.services = CaseService(engine=engine)
-        self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+                         if engine is not None and is_sqlite(engine) else None)
 
-    async def run(self, update: Update, inp: Input):
+    def lock(self, chat_id: int) -> asyncio.Lock:
+        """One chat's updates one at a time, in the order they came (taken before any await).
+        The lock lives as long as someone holds or waits for it."""
+        lock = self.locks.get(chat_id)
+        if lock is None:
+            lock = self.locks[chat_id] = asyncio.Lock()
+        return lock
+
+    async def _db(self, fn, **kwargs):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, **kwargs))
+
+    async def run(self, update: Update, inp: Input, *, update_id: int | None = -1):
         user = update.effective_user
-        return await asyncio.to_thread(
-            handle, engine=self.engine, services=self.services, user_key=user_key(user.id), inp=inp,
-            update_id=update.update_id, telegram_id=user.id, display_name=user.first_name)
+        return await self._db(handle, engine=self.engine, services=self.services, user_key=user_key(user.id),
+                              inp=inp, update_id=update.update_id if update_id == -1 else update_id,
+                              telegram_id=user.id, display_name=user.first_name)
 
     async def run_staff(self, update: Update, text: str | None, action: str | None):
         user = update.effective_user
-        return await asyncio.to_thread(staff.handle, engine=self.engine, user_key=user_key(user.id), text=text,
-                                       action=action, update_id=update.update_id, telegram_id=user.id)
+        return await self._db(staff.handle, engine=self.engine, user_key=user_key(user.id), text=text,
+                              action=action, update_id=update.update_id, telegram_id=user.id)
 
 
 async def send(bot, chat_id: int, replies: list[Reply], *, edit_message=None) -> None:
@@ -91,8 +109,21 @@ async def send(bot, chat_id: int, replies: list[Reply], *, edit_message=None) ->
                     continue
                 log.info("edit failed (%s): sending a new message", exc)
         for i, part in enumerate(parts):
-            await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
-                                   reply_markup=markup if i == len(parts) - 1 else None)
+            await _retrying(bot.send_message, chat_id, part, parse_mode=ParseMode.HTML,
+                            reply_markup=markup if i == len(parts) - 1 else None)
+
+
+async def _retrying(call, *args, attempts: int = 3, **kwargs):
+    """The answer is already committed: a passing network fault must not lose it."""
+    for attempt in range(attempts):
+        try:
+            return await call(*args, **kwargs)
+        except RetryAfter as exc:
+            await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)()))
+        except (TimedOut, NetworkError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
 
 
 async def notify(bot, notices: list[Notice]) -> None:
@@ -111,36 +142,43 @@ def bridge_of(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    outcome = await bridge_of(context).run(update, Input.typed(update.effective_message.text or ""))
-    if outcome is None:
-        return  # a redelivered update, already answered
-    await send(context.bot, update.effective_chat.id, outcome.replies)
+    bridge = bridge_of(context)
+    async with bridge.lock(update.effective_user.id):
+        outcome = await bridge.run(update, Input.typed(update.effective_message.text or ""))
+        if outcome is None:
+            return  # a redelivered update, already answered
+        await send(context.bot, update.effective_chat.id, outcome.replies)
     await notify(context.bot, outcome.notices)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    bridge = bridge_of(context)
     query = update.callback_query
-    await query.answer()
-    outcome = await bridge_of(context).run(update, Input.pressed(query.data or ""))
-    if outcome is None:
-        return
-    await send(context.bot, update.effective_chat.id, outcome.replies, edit_message=query.message)
+    async with bridge.lock(update.effective_user.id):
+        await query.answer()
+        outcome = await bridge.run(update, Input.pressed(query.data or ""))
+        if outcome is None:
+            return
+        await send(context.bot, update.effective_chat.id, outcome.replies, edit_message=query.message)
     await notify(context.bot, outcome.notices)
 
 
 async def on_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    bridge = bridge_of(context)
     query = update.callback_query
-    if query is not None:
-        await query.answer()
-    text = None if query else update.effective_message.text
-    outcome = await bridge_of(context).run_staff(update, text, query.data if query else None)
-    if outcome is None:
-        return
-    await send(context.bot, update.effective_chat.id, outcome.replies,
-               edit_message=query.message if query else None)
+    async with bridge.lock(update.effective_user.id):
+        if query is not None:
+            await query.answer()
+        text = None if query else update.effective_message.text
+        outcome = await bridge.run_staff(update, text, query.data if query else None)
+        if outcome is None:
+            return
+        await send(context.bot, update.effective_chat.id, outcome.replies,
+                   edit_message=query.message if query else None)
+        for doc in outcome.documents:
+            await _retrying(context.bot.send_document, update.effective_chat.id, document=doc.content,
+                            filename=doc.filename)
     await notify(context.bot, outcome.notices)
-    for doc in outcome.documents:
-        await context.bot.send_document(update.effective_chat.id, document=doc.content, filename=doc.filename)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -149,12 +187,22 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Always answer: sorry, then what the user is being asked now (so a resent answer is not taken
+    for the next question's)."""
     log.error("error while handling an update", exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat is not None:
-        try:
-            await send(context.bot, update.effective_chat.id, [Reply("error")])
-        except Exception:  # noqa: BLE001 - the error handler must never raise
-            log.exception("could not tell the user about the error")
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    replies = [Reply("error")]
+    try:
+        if update.effective_user is not None:
+            outcome = await bridge_of(context).run(update, Input.pressed("resume"), update_id=None)
+            replies += outcome.replies if outcome else []
+    except Exception:  # noqa: BLE001 - the error handler must never raise
+        log.exception("could not read the conversation after an error")
+    try:
+        await send(context.bot, update.effective_chat.id, replies)
+    except Exception:  # noqa: BLE001
+        log.exception("could not tell the user about the error")
 
 
 async def post_init(application: Application) -> None:
@@ -194,9 +242,11 @@ def build_application(*, token: str, engine: Engine, base_url: str | None = None
         builder = builder.base_url(base_url)  # like https://api.telegram.org/bot: PTB appends the token
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
-    elif os.environ.get("TONGZHU_NO_PROXY_ENV"):
-        builder = builder.request(HTTPXRequest(httpx_kwargs={"trust_env": False})).get_updates_request(
-            HTTPXRequest(httpx_kwargs={"trust_env": False}, read_timeout=30))
+    else:  # a small pool: httpcore scans every pooled connection on each request
+        trust_env = not os.environ.get("TONGZHU_NO_PROXY_ENV")
+        builder = builder.request(HTTPXRequest(connection_pool_size=32, pool_timeout=10,
+                                               httpx_kwargs={"trust_env": trust_env}))
+        builder = builder.get_updates_request(HTTPXRequest(httpx_kwargs={"trust_env": trust_env}))
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter())
     if webhook:

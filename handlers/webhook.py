@@ -31,9 +31,15 @@ log = logging.getLogger("tongzhu.webhook")
 PATH = "/telegram"
 
 
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def create_app() -> Starlette:
     from storage.db import make_engine
 
+    _logging()  # in each worker: uvicorn's workers do not inherit the parent's logging set-up
     secret = os.environ["TELEGRAM_WEBHOOK_SECRET"]
     application = build_application(token=os.environ["TELEGRAM_BOT_TOKEN"], engine=make_engine(),
                                     base_url=os.environ.get("TELEGRAM_API_BASE_URL"), webhook=True,
@@ -89,7 +95,7 @@ def run_webhook(*, workers: int = 1, port: int = 8080, host: str = "127.0.0.1") 
     url = os.environ.get("TELEGRAM_WEBHOOK_URL")
     if url:
         asyncio.run(_set_webhook(url))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    _logging()
     uvicorn.run("handlers.webhook:create_app", factory=True, host=os.environ.get("HOST", host), port=port,
                 workers=workers, log_level="info", timeout_graceful_shutdown=10)
     return 0

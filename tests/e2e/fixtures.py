@@ -7,19 +7,15 @@ from typing import Iterator
 
 import pytest
 
-from botapi_fakes import server
 from botapi_fakes.server import FakeBotApi
 from e2e.process import BotProcess, WebhookBot
 from e2e.users import Transcripts
 
 
 @pytest.fixture
-def api(monkeypatch) -> Iterator[FakeBotApi]:
-    # socketserver's listen backlog is 5: when 200 users start at once the bot opens ~100 connections
-    # in a burst, the kernel drops the handshakes that overflow the backlog, and ~30 s later
-    # (tcp_synack_retries) those requests fail with httpx.ReadError — the reply is lost.  A real Bot
-    # API server has a deep backlog; so does the fake here (to be fixed in botapi_fakes/server.py).
-    monkeypatch.setattr(server._Server, "request_queue_size", 1024)
+def api() -> Iterator[FakeBotApi]:
+    # The fake's listen backlog is deep (botapi_fakes/server.py), as a real Bot API server's: when 200
+    # users start at once the bot opens ~100 connections in a burst.
     with FakeBotApi() as fake:
         yield fake
 
