@@ -13,6 +13,8 @@ identity → a filed pre-application.  Danger words in any message show what to 
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -76,10 +78,17 @@ def facts_of(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def result_of(facts: dict[str, Any]) -> dict[str, Any] | None:
+    """The screen of these facts (None before the place is known).  A step asks for it several times
+    and families share common situations: results are cached by the facts, and never mutated."""
     if "region" not in facts:
         return None
+    return _screen_cached(json.dumps(facts, ensure_ascii=False, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=2048)
+def _screen_cached(facts_json: str) -> dict[str, Any] | None:
     try:
-        return screen(facts)
+        return screen(json.loads(facts_json))
     except FactsError:
         return None
 
