@@ -138,7 +138,7 @@ def ask_role() -> Reply:
                               [Button(label("role_family"), "role:family")]])
 
 
-def ask_field(state: dict[str, Any], f: dict[str, Any], error: str | None = None) -> Reply:
+def ask_field(state: dict[str, Any], f: dict[str, Any]) -> Reply:
     buttons = [Button(c, f"f:{f['id']}:{i}") for i, c in enumerate(f.get("choices", []))]
     index = [x["id"] for x in FILING].index(f["id"])
     return Reply("field", {"prompt": f["prompt"], "why": f["why"], "step": index + 1, "total": len(FILING),
@@ -148,26 +148,26 @@ def ask_field(state: dict[str, Any], f: dict[str, Any], error: str | None = None
 
 def _next(state: dict[str, Any], out: Outcome) -> None:
     """After any change: ask the next question, or show the summary when nothing left can change the result."""
-    facts = facts_of(state)
-    result = result_of(facts)
     if state["stage"] == "role":
         out.replies.append(ask_role())
         return
+    facts = facts_of(state)
+    result = result_of(facts)
     pending = qn.open_questions(state, facts, result)
-    if state["editing"] and state["current"] in state["asked"]:
-        state["editing"] = False
-    if pending and not (state["editing"] and state["current"]):
-        q = pending[0]
-        state["stage"], state["current"] = "questions", q["id"]
-        out.replies.append(ask_question(state, q, facts, result))
-    elif state["editing"] and state["current"]:
-        out.replies.append(ask_question(state, qn.BY_ID[state["current"]], facts, result))
+    if pending:
+        state["stage"], state["current"] = "questions", pending[0]["id"]
+        out.replies.append(ask_question(state, pending[0], facts, result))
     else:
         state["stage"], state["current"] = "summary", None
-        out.replies.append(summary_reply(state, facts))
+        out.replies.append(summary_reply(state))
 
 
-def summary_reply(state: dict[str, Any], facts: dict[str, Any]) -> Reply:
+def _ask_current(state: dict[str, Any], out: Outcome) -> None:
+    facts = facts_of(state)
+    out.replies.append(ask_question(state, qn.BY_ID[state["current"]], facts, result_of(facts)))
+
+
+def summary_reply(state: dict[str, Any]) -> Reply:
     items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["short"] if qid in qn.BY_ID else label("told_situation"),
               "answer": state["answers"][qid]["label"],
               "place": state["place"]["name"] if qid == "region" and state["place"] else None}
@@ -331,16 +331,14 @@ def _action(state: dict[str, Any], action: str, who: Who, services: Services | N
     elif kind == "back":
         _back(state, out)
     elif kind == "summary" and state["asked"]:
-        state["stage"] = "summary" if stage in ("summary", "result") or not qn.open_questions(
-            state, facts_of(state), result_of(facts_of(state))) else stage
-        out.replies.append(summary_reply(state, facts_of(state)))
-        if state["stage"] == "questions" and state["current"]:
-            facts = facts_of(state)
-            out.replies.append(ask_question(state, qn.BY_ID[state["current"]], facts, result_of(facts)))
+        out.replies.append(summary_reply(state))
+        if stage == "questions" and state["current"]:
+            _ask_current(state, out)  # a look at the answers so far, then on with the same question
+        else:
+            state["stage"] = "summary"
     elif kind == "edit" and arg in state["answers"] and stage in ("summary", "result", "questions"):
         state["stage"], state["current"], state["editing"] = "questions", arg, True
-        facts = facts_of(state)
-        out.replies.append(ask_question(state, qn.BY_ID[arg], facts, result_of(facts)))
+        _ask_current(state, out)
     elif kind == "result" and stage in ("summary", "result", "documents"):
         result = result_of(facts_of(state))
         if result is None:
@@ -439,6 +437,8 @@ def _repeat(state: dict[str, Any], out: Outcome) -> None:
     stage = state["stage"]
     if stage == "identity":
         out.replies.append(ask_field(state, FILING_BY_ID[state["field"]]))
+    elif stage == "questions" and state["current"]:
+        _ask_current(state, out)
     elif stage in ("questions", "summary", "role"):
         _next(state, out)
     elif stage == "consent":
