@@ -512,8 +512,13 @@ def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: b
         state["offer"] = facts
     out.replies.append(Reply("answers" if not found["not_sure"] else "not_sure",
                              {"answers": found["answers"], "whom": found["whom_to_ask"]}, buttons))
-    if not buttons:
-        _repeat(state, out)
+    if buttons:
+        return True
+    if state["stage"] in ("result", "documents"):  # a short way back, not the whole result again
+        out.replies.append(Reply("go_on_after_result", {}, [[Button(label("see_result_again"), "result")],
+                                                            [Button(label("file"), "file")]]))
+    else:
+        _repeat(state, out)  # the role question starts the questionnaire; a question is asked again
     return True
 
 

@@ -60,3 +60,14 @@ def test_questions_are_answered_with_their_source_and_off_topic_is_not_invented(
             assert "是谁在问" in out, "then back to where the user was"
             assert h.request.problems == []
     asyncio.run(scenario())
+
+
+def test_a_question_after_the_result_is_answered_without_repeating_the_result(tmp_path):
+    async def scenario():
+        async with Harness(f"sqlite:///{tmp_path / 'bot.db'}") as h:
+            await _to_summary(h, 6004, story=True)
+            await h.press(6004, "没问题，看结果")
+            out = await h.say(6004, "失联要多久才算")
+            assert "依据" in out and "孩子可以申请" not in out, "the answers, not the whole result again"
+            assert any(b["callback_data"] == "result" for b in h.buttons(6004))
+    asyncio.run(scenario())
