@@ -73,29 +73,28 @@ def render_reply(reply: Any, *, html: bool = False) -> str:
 
 
 def split_message(text: str, limit: int = 4096) -> list[str]:
-    """Cut a long message into parts of at most `limit` characters, at blank lines where possible,
-    else at line ends, never inside an HTML tag's line (our templates keep tags within a line)."""
+    """Cut a long message into parts of at most `limit` characters: at blank lines where possible,
+    else at line ends (our templates keep any HTML tag within a line), else anywhere."""
+    return _pack(text, limit, ("\n\n", "\n"))
+
+
+def _pack(text: str, limit: int, separators: tuple[str, ...]) -> list[str]:
+    if len(text) <= limit:
+        return [text]
+    if not separators:
+        return [text[i:i + limit] for i in range(0, len(text), limit)]
+    sep, finer = separators[0], separators[1:]
     parts: list[str] = []
     current = ""
-    for block in text.split("\n\n"):
-        candidate = f"{current}\n\n{block}" if current else block
+    for piece in text.split(sep):
+        candidate = f"{current}{sep}{piece}" if current else piece
         if len(candidate) <= limit:
             current = candidate
             continue
         if current:
             parts.append(current)
-        current = ""
-        for line in block.split("\n"):
-            candidate = f"{current}\n{line}" if current else line
-            if len(candidate) <= limit:
-                current = candidate
-                continue
-            if current:
-                parts.append(current)
-            while len(line) > limit:
-                parts.append(line[:limit])
-                line = line[limit:]
-            current = line
+        *done, current = _pack(piece, limit, finer)
+        parts += done
     if current:
         parts.append(current)
-    return parts or [""]
+    return parts

@@ -55,6 +55,27 @@ def post(client: httpx.Client, url: str, update: dict, secret: str = SECRET) -> 
     return client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}).status_code
 
 
+def deliver_at_once(bot, updates: list[dict]) -> list[int]:
+    """POST the updates at the same moment, each to another worker (a keep-alive client pinned to it)."""
+    clients = bot.pinned_clients()
+    statuses: list[int] = []
+    barrier = threading.Barrier(len(updates))
+
+    def deliver(client, update):
+        barrier.wait(10)
+        statuses.append(post(client, bot.url, update))
+
+    try:
+        threads = [threading.Thread(target=deliver, args=pair) for pair in zip(clients.values(), updates)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        close_clients(clients)
+    return statuses
+
+
 def to_the_father_question(user: ScriptedUser) -> None:
     user.say("/start", until="是谁在问")
     user.press("role:self", until="哪个地方")
@@ -111,24 +132,8 @@ def test_two_updates_of_one_chat_at_once_on_two_workers_are_handled_one_at_a_tim
     before = state_row(pg_schema, GRANDMA).version
 
     # two different answers under the same question, pressed at once, each to another worker
-    clients = bot.pinned_clients()
-    try:
-        updates = [grandma.callback_update("c:father:1"), grandma.callback_update("c:father:0")]
-        statuses: list[int] = []
-        barrier = threading.Barrier(2)
-
-        def deliver(client, update):
-            barrier.wait(10)
-            statuses.append(post(client, bot.url, update))
-
-        threads = [threading.Thread(target=deliver, args=pair) for pair in zip(clients.values(), updates)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-    finally:
-        close_clients(clients)
-    assert statuses == [200, 200]
+    updates = [grandma.callback_update("c:father:1"), grandma.callback_update("c:father:0")]
+    assert deliver_at_once(bot, updates) == [200, 200]
 
     row = state_row(pg_schema, GRANDMA)
     assert row.version == before + 2, "each update read the state the other one wrote"
@@ -180,23 +185,7 @@ def test_the_same_update_delivered_twice_is_processed_once(api, transcripts, bot
     before = state_row(pg_schema, GRANDMA).version
 
     place = grandma.text_update("温岭")
-    clients = bot.pinned_clients()
-    try:  # at once, to both workers
-        statuses: list[int] = []
-        barrier = threading.Barrier(2)
-
-        def deliver(client):
-            barrier.wait(10)
-            statuses.append(post(client, bot.url, place))
-
-        threads = [threading.Thread(target=deliver, args=(c,)) for c in clients.values()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-    finally:
-        close_clients(clients)
-    assert statuses == [200, 200]
+    assert deliver_at_once(bot, [place, place]) == [200, 200]  # at once, to both workers
     assert api.deliver_webhook(bot.url, place, SECRET) == 200  # and once more, later
     grandma.press("c:safety:0")  # the conversation goes on from the place answer
 
@@ -214,23 +203,7 @@ def test_a_double_tap_on_submit_to_both_workers_files_one_case(api, transcripts,
     grandma.file_case("王小明", child_id(9))
     taps = [grandma.callback_update("submit"), grandma.callback_update("submit")]
     mark = len(transcripts.calls(GRANDMA))
-    clients = bot.pinned_clients()
-    try:
-        statuses: list[int] = []
-        barrier = threading.Barrier(2)
-
-        def deliver(client, update):
-            barrier.wait(10)
-            statuses.append(post(client, bot.url, update))
-
-        threads = [threading.Thread(target=deliver, args=pair) for pair in zip(clients.values(), taps)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-    finally:
-        close_clients(clients)
-    assert statuses == [200, 200]
+    assert deliver_at_once(bot, taps) == [200, 200]
     answers = [c.params["text"] for c in transcripts.calls(GRANDMA)[mark:] if c.method in TEXT_METHODS]
     assert sum("预申请编号：TZ" in t for t in answers) == 1 and sum("已经提交过了" in t for t in answers) == 1
     assert count(pg_schema, PreApplication) == 1
