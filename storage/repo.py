@@ -7,7 +7,9 @@ import json
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from storage.models import (AuditLog, CaseDocument, CaseNote, Child, ConversationState, Family, PreApplication,
@@ -55,18 +57,18 @@ def staff_for_place(session: Session, *, lineage: list[str]) -> list[User]:
 # ---------------------------------------------------------------- conversation state
 
 def load_state(session: Session, *, user_key: str) -> dict[str, Any] | None:
-    row = session.get(ConversationState, user_key)
-    return json.loads(row.state_json) if row else None
+    raw = session.exec(select(ConversationState.state_json).where(ConversationState.user_key == user_key)).first()
+    return json.loads(raw) if raw is not None else None
 
 
 def save_state(session: Session, *, user_key: str, state: dict[str, Any]) -> None:
-    row = session.get(ConversationState, user_key)
+    """One statement on the hot path: update the row, or insert it on first contact."""
     payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
-    if row is None:
-        row = ConversationState(user_key=user_key, state_json=payload, version=1)
-    else:
-        row.state_json, row.version, row.updated_at = payload, row.version + 1, utcnow()
-    session.add(row)
+    table = ConversationState.__table__
+    updated = session.execute(update(table).where(table.c.user_key == user_key).values(
+        state_json=payload, version=table.c.version + 1, updated_at=utcnow())).rowcount
+    if not updated:
+        session.add(ConversationState(user_key=user_key, state_json=payload, version=1))
 
 
 def delete_state(session: Session, *, user_key: str) -> None:
@@ -74,11 +76,13 @@ def delete_state(session: Session, *, user_key: str) -> None:
 
 
 def first_time(session: Session, *, update_id: int, user_key: str) -> bool:
-    """Record an update; False when it was handled before (Telegram redelivers after a crash)."""
-    if session.get(ProcessedUpdate, update_id) is not None:
-        return False
-    session.add(ProcessedUpdate(update_id=update_id, user_key=user_key))
-    return True
+    """Record an update; False when it was handled before (Telegram redelivers after a crash).
+    One INSERT … ON CONFLICT DO NOTHING RETURNING: a row comes back only the first time."""
+    table = ProcessedUpdate.__table__
+    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[session.get_bind().dialect.name]
+    stmt = (insert(table).values(update_id=update_id, user_key=user_key, processed_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["update_id"]).returning(table.c.update_id))
+    return session.execute(stmt).first() is not None
 
 
 def delete_stale(session: Session, *, days: int, now: dt.datetime | None = None) -> dict[str, int]:
