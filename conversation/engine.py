@@ -460,7 +460,7 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
     if stage == "questions" and state["current"]:
         q = qn.BY_ID[state["current"]]
         if q["kind"] == "place":
-            if not text or len(text) > 60:
+            if not text or len(text) > 60 or not re.search(r"[^\W\d_]", text):  # a place has letters
                 out.replies.append(Reply("place_invalid"))
                 _repeat(state, out)
                 return

@@ -126,3 +126,15 @@ def test_a_stale_button_changes_nothing(tmp_path):
             out = await h.press_data(GRANDMA, "c:father:1")  # a button of a question not asked now
             assert "已经不管用了" in out and "安全" in out
     run(scenario())
+
+
+def test_a_number_typed_for_the_place_is_not_taken_for_a_place(tmp_path):
+    async def scenario():
+        async with Harness(f"sqlite:///{tmp_path / 'bot.db'}") as h:
+            await h.say(GRANDMA, "/start")
+            await h.press(GRANDMA, "我是孩子的家人")
+            out = await h.say(GRANDMA, "2")
+            assert "县（市、区）名字" in out and "孩子的户口在哪个地方" in out
+            out = await h.say(GRANDMA, "温岭")
+            assert "孩子现在安全吗" in out
+    run(scenario())
