@@ -22,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+from settings import get_settings
+
 
 def _load_json(path: str) -> object:
     try:
@@ -199,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from handlers.webhook import run_webhook
 
         return run_webhook(workers=args.workers, port=args.port)
-    if os.environ.get("TELEGRAM_BOT_TOKEN"):
+    if get_settings().telegram_bot_token:
         from handlers.telegram_app import run_polling
 
         return run_polling()
@@ -212,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bot.py", description="童助：困境儿童保障政策助手")
     parser.add_argument("--webhook", action="store_true", help="serve Telegram updates over HTTP (ASGI)")
     parser.add_argument("--workers", type=int, default=1, help="webhook worker processes (PostgreSQL for >1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--port", type=int, default=get_settings().port)
     sub = parser.add_subparsers(dest="command")
 
     p_screen = sub.add_parser("screen", help="screen one family from a facts JSON file")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+from settings import get_settings
 
 TEXT_MAX = 4096  # sendMessage / editMessageText text, after entity parsing
 CAPTION_MAX = 1024
@@ -29,8 +30,8 @@ TEXT_METHODS = {"sendMessage", "editMessageText"}
 
 
 def spec_path() -> Path:
-    shared = os.environ.get("TONGZHU_SHARED")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
+    shared = get_settings().tongzhu_shared
+    base = shared if shared else Path(__file__).resolve().parents[2] / "shared"
     return base / "telegram" / "bot-api-spec.json"
 
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import os
+from settings import get_settings
 
 
 def session_days() -> int:
-    return int(os.environ.get("TONGZHU_SESSION_DAYS", "30"))
+    return get_settings().tongzhu_session_days

@@ -30,6 +30,7 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, Callb
 from telegram.request import BaseRequest, HTTPXRequest
 
 from casework import staff
+from settings import get_settings
 from casework.jobs import maintenance_loop
 from casework.service import CaseService
 from conversation.model import Input, Notice, Reply
@@ -243,7 +244,7 @@ def build_application(*, token: str, engine: Engine, base_url: str | None = None
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     else:  # a small pool: httpcore scans every pooled connection on each request
-        trust_env = not os.environ.get("TONGZHU_NO_PROXY_ENV")
+        trust_env = not get_settings().tongzhu_no_proxy_env
         builder = builder.request(HTTPXRequest(connection_pool_size=32, pool_timeout=10,
                                                httpx_kwargs={"trust_env": trust_env}))
         builder = builder.get_updates_request(HTTPXRequest(httpx_kwargs={"trust_env": trust_env}))
@@ -267,8 +268,9 @@ def run_polling() -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    application = build_application(token=os.environ["TELEGRAM_BOT_TOKEN"], engine=make_engine(),
-                                     base_url=os.environ.get("TELEGRAM_API_BASE_URL"),
-                                     rate_limit=not os.environ.get("TELEGRAM_API_BASE_URL"))
+    settings = get_settings()
+    application = build_application(token=settings.telegram_bot_token, engine=make_engine(),
+                                     base_url=settings.telegram_api_base_url,
+                                     rate_limit=not settings.telegram_api_base_url)
     application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
     return 0

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from telegram import Update
 
+from settings import get_settings
 from handlers.telegram_app import build_application, post_init
 
 log = logging.getLogger("tongzhu.webhook")
@@ -40,10 +41,11 @@ def create_app() -> Starlette:
     from storage.db import make_engine
 
     _logging()  # in each worker: uvicorn's workers do not inherit the parent's logging set-up
-    secret = os.environ["TELEGRAM_WEBHOOK_SECRET"]
-    application = build_application(token=os.environ["TELEGRAM_BOT_TOKEN"], engine=make_engine(),
-                                    base_url=os.environ.get("TELEGRAM_API_BASE_URL"), webhook=True,
-                                    rate_limit=not os.environ.get("TELEGRAM_API_BASE_URL"))
+    settings = get_settings()
+    secret = settings.telegram_webhook_secret or ""
+    application = build_application(token=settings.telegram_bot_token, engine=make_engine(),
+                                    base_url=settings.telegram_api_base_url, webhook=True,
+                                    rate_limit=not settings.telegram_api_base_url)
 
     async def telegram(request: Request) -> Response:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
@@ -80,8 +82,9 @@ def run_webhook(*, workers: int = 1, port: int = 8080, host: str = "127.0.0.1") 
     from storage.crypto import key_problem
     from storage.db import database_url, make_engine
 
+    settings = get_settings()
     for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
-        if not os.environ.get(name):
+        if not getattr(settings, name.lower()):
             print(f"童助 webhook will not start: {name} is not set")
             return 2
     problem = key_problem()
@@ -92,19 +95,19 @@ def run_webhook(*, workers: int = 1, port: int = 8080, host: str = "127.0.0.1") 
         print("童助 webhook will not start: several workers need PostgreSQL (DATABASE_URL); SQLite has one writer")
         return 2
     make_engine()  # migrate once, before the workers start
-    url = os.environ.get("TELEGRAM_WEBHOOK_URL")
+    url = settings.telegram_webhook_url
     if url:
         asyncio.run(_set_webhook(url))
     _logging()
-    uvicorn.run("handlers.webhook:create_app", factory=True, host=os.environ.get("HOST", host), port=port,
+    uvicorn.run("handlers.webhook:create_app", factory=True, host=host, port=port,
                 workers=workers, log_level="info", timeout_graceful_shutdown=10)
     return 0
 
 
 async def _set_webhook(url: str) -> None:
-    application = build_application(token=os.environ["TELEGRAM_BOT_TOKEN"], engine=None,
-                                    base_url=os.environ.get("TELEGRAM_API_BASE_URL"), webhook=True,
+    application = build_application(token=get_settings().telegram_bot_token, engine=None,
+                                    base_url=get_settings().telegram_api_base_url, webhook=True,
                                     maintenance=False)
     async with application:
-        await application.bot.set_webhook(url + PATH, secret_token=os.environ["TELEGRAM_WEBHOOK_SECRET"],
+        await application.bot.set_webhook(url + PATH, secret_token=get_settings().telegram_webhook_secret,
                                           allowed_updates=Update.ALL_TYPES)

@@ -8,12 +8,13 @@ brackets; nothing else is forgiven.
 
 from __future__ import annotations
 
-import os
 import random
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+from settings import get_settings
 
 from policy_kb.conditions import Context, Fact, Node, Parents, walk
 from policy_kb.loader import KnowledgeBase, LoadedPack, PackError, load_kb_uncached, PACKS_DIR
@@ -24,8 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def shared_dir() -> Path | None:
     """../shared beside the repository (or $TONGZHU_SHARED), when it exists."""
-    env = os.environ.get("TONGZHU_SHARED")
-    candidates = [Path(env)] if env else []
+    env = get_settings().tongzhu_shared
+    candidates = [env] if env else []
     candidates += [REPO.parent / "shared", REPO / "shared"]
     for path in candidates:
         if (path / "policy_sources").is_dir():

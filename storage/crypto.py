@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from functools import lru_cache
 
 from cryptography.fernet import Fernet
+
+from settings import get_settings
 
 _DEV_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"tongzhu development key, not a secret").digest())
 
@@ -23,12 +24,12 @@ class MissingKey(RuntimeError):
 
 
 def production() -> bool:
-    return os.environ.get("TONGZHU_ENV", "").lower() in ("production", "prod")
+    return get_settings().production
 
 
 def key_problem() -> str | None:
     """Why the bot must not start, or None."""
-    key = os.environ.get("TONGZHU_DATA_KEY")
+    key = get_settings().tongzhu_data_key
     if not key:
         return ("TONGZHU_ENV=production but TONGZHU_DATA_KEY is not set: 身份证 and phone numbers would "
                 "not be encrypted with a secret key. Set it to a Fernet key (python bot.py keygen).") if production() else None
@@ -48,7 +49,7 @@ def _key() -> bytes:
     problem = key_problem()
     if problem:
         raise MissingKey(problem)
-    key = os.environ.get("TONGZHU_DATA_KEY")
+    key = get_settings().tongzhu_data_key
     return key.encode() if key else _DEV_KEY
 
 

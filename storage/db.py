@@ -7,24 +7,20 @@ on SQLite `BEGIN IMMEDIATE` (SQLite has one writer at a time anyway).
 
 from __future__ import annotations
 
-import os
 import zlib
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
+from settings import get_settings
 from storage import models  # noqa: F401  (registers the tables)
 
 DEFAULT_URL = "sqlite:///tongzhu.db"
 
 
 def database_url() -> str:
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
-    return url
+    return get_settings().sqlalchemy_url
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -1,0 +1,52 @@
+"""All configuration read from the environment, in one place (pydantic-settings).
+
+Every setting is documented here and in the README's table. Code calls `get_settings()`; it reads
+the environment each time it is called (tests change the environment), so call it at start-up or
+per request, not in a hot loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- where things run
+    tongzhu_env: str = Field("", description="`production` makes missing secrets fatal")
+    database_url: str = Field("sqlite:///tongzhu.db", description="SQLite file or postgresql://…")
+    tongzhu_shared: Path | None = Field(None, description="the shared folder (policy texts, specs)")
+    host: str = Field("127.0.0.1", description="address the web app / webhook listens on")
+    port: int = Field(8080, description="port the web app / webhook listens on")
+
+    # --- data protection
+    tongzhu_data_key: str | None = Field(None, description="Fernet key(s) for 身份证 and phone numbers")
+    tongzhu_key_file: Path | None = Field(None, description="outside production: where the per-install key lives")
+    tongzhu_session_days: int = Field(30, description="unfinished conversations are deleted after this many days")
+
+    # --- Telegram
+    telegram_bot_token: str | None = None
+    telegram_api_base_url: str | None = Field(None, description="another Bot API server (a fake in tests)")
+    telegram_webhook_secret: str | None = None
+    telegram_webhook_url: str | None = None
+    tongzhu_no_proxy_env: bool = Field(False, description="ignore HTTP(S)_PROXY for the Bot API client")
+
+    @property
+    def production(self) -> bool:
+        return self.tongzhu_env.lower() in ("production", "prod")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+
+def get_settings() -> Settings:
+    return Settings()
