@@ -3,7 +3,8 @@ every rule has a source, and every quote stands in its source text.
 
 Quotes are compared after removing white space and folding full-width/half-width forms (NFKC),
 because the texts were extracted from PDFs with line breaks inside sentences and mixed-width
-brackets; nothing else is forgiven.
+brackets; the national baseline is a markdown page, so its bold marks (**) are dropped too;
+nothing else is forgiven.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def shared_dir() -> Path | None:
 
 
 def normalise(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
+    """White space dropped, widths folded; markdown bold marks (**) of the baseline page dropped."""
+    return "".join(unicodedata.normalize("NFKC", text).replace("**", "").split())
 
 
 @dataclass

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ENTITLEMENT_KINDS = ("基本生活", "医疗", "教育", "康复", "住房就业", "监护", "心理关爱", "安全保护")
-STACKING_RULES = ("不重复享受", "可以重复享受", "择高", "补差")
+STACKING_RULES = ("不重复享受", "可以重复享受", "择高", "补差", "择一")
 GRADES = ("T", "P", "U")
 
 
@@ -99,7 +99,7 @@ class Category(Strict):
 
 
 class Stacking(Strict):
-    rule: Literal["不重复享受", "可以重复享受", "择高", "补差"]
+    rule: Literal["不重复享受", "可以重复享受", "择高", "补差", "择一"]
     text: str
     members: list[str] = []  # entitlement ids of this pack (may be empty: "with other aid")
     source: Source

@@ -32,11 +32,25 @@ def category_condition(kb: KnowledgeBase, loaded: LoadedPack, category_id: str) 
     return node
 
 
+NATIONAL_LABEL = "国家政策要点（整理）"
+GRADE_TEXT = {"T": "已核对国家文件全文", "P": "各地通行做法",
+              "U": "未核实，以当地经办机构要求为准"}
+
+
 def source_json(src: Source, loaded: LoadedPack) -> dict[str, Any]:
-    out = {"document": src.document or loaded.pack.document, "clause": src.clause,
-           "quote": " ".join(src.quote.split())}
+    """A citation. Quotes taken from the national baseline page (a summary, not the documents'
+    text) are shown as 国家政策要点（整理）, naming the national document, with their grade."""
+    national = loaded.id == NATIONAL or (src.document is not None and src.grade is not None)
+    if national:
+        named = src.document or (loaded.pack.document if src.clause == "总体框架" else "")
+        out = {"document": NATIONAL_LABEL, "clause": " ".join(x for x in (named, src.clause) if x),
+               "quote": " ".join(src.quote.split()), "national_document": named or None}
+    else:
+        out = {"document": src.document or loaded.pack.document, "clause": src.clause,
+               "quote": " ".join(src.quote.split())}
     if src.grade:
         out["grade"] = src.grade
+        out["grade_text"] = GRADE_TEXT[src.grade]
     return out
 
 

@@ -119,7 +119,7 @@ def test_kb_check_catches_a_missing_source(tmp_path):
     source = """    source:
       document: 国办发〔2010〕54号
       clause: 孤儿
-      quote: Under 18, 失去父母、查找不到生父母, recognised by 县级以上民政
+      quote: 未满18周岁，失去父母、查找不到生父母，由县级以上民政部门认定
       grade: T
 """
     err = check_broken_national_pack(tmp_path, source, "")
