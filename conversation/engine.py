@@ -23,17 +23,17 @@ from typing import Any, Protocol
 
 import yaml
 
-from casework.retention import session_days
 from conversation import questionnaire as qn
 from conversation import told
 from conversation.idcard import age_on, check_id, mask_id, mask_phone
 from conversation.model import Button, Input, Notice, Reply, Who, rows
-from freetext.danger import detect_danger
+from zhtext.danger import detect_danger
 from policy_kb.loader import load_kb
 from templates import label
 from policy_kb.places import place_index
 from screening.engine import screen
 from screening.facts import FactsError
+from settings import get_settings
 
 FILING = yaml.safe_load(qn.QUESTIONNAIRE.read_text(encoding="utf-8"))["filing"]
 FILING_BY_ID = {f["id"]: f for f in FILING}
@@ -239,7 +239,7 @@ def _start_filing(state: dict[str, Any], out: Outcome) -> None:
     state["stage"] = "consent"
     age = qn.get_fact(facts, "child.age")
     consent = "volunteer" if state["acting"] == "family" else "guardian"
-    out.replies.append(Reply("consent", {"who": consent, "under14": age is None or age < 14, "days": session_days()},
+    out.replies.append(Reply("consent", {"who": consent, "under14": age is None or age < 14, "days": get_settings().tongzhu_session_days},
                              [[Button(label(f"consent_{consent}"), "consent:y")],
                               [Button(label("consent_no"), "consent:n")]]))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from conversation.parsing import parse_age, parse_disability, parse_months
+from zhtext.numbers import parse_age, parse_disability, parse_months
 
 QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "policy_kb" / "questionnaire.yaml"
 UNSURE = {"label": "不确定", "set": {}}

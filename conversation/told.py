@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from freetext.intake import propose_facts
-from freetext.matcher import answer_question
+from freetext import answer_question, propose_facts
 from policy_kb.loader import load_kb
 from screening.facts import FactsError, parse_facts
 

@@ -25,7 +25,7 @@ How a message is read:
   many months?), 二级残疾 without a kind (facts need grade and kind).
 - Negation: 不是低保户 → household.dibao false; 没有残疾 (of the child) → child.disability null;
   a negated situation ("没有去世") is simply not proposed.
-- Numbers and durations go through conversation/parsing.py (parse_months, parse_age).
+- Numbers and durations go through zhtext.numbers (parse_months, parse_age).
 - A parent given contradictory situations (去世 and 外出务工) gets none of them.
 """
 
@@ -35,7 +35,9 @@ import re
 import unicodedata
 from typing import Any
 
-from conversation.parsing import chinese_number, parse_age, parse_disability, parse_months
+from zhtext.danger import detect_danger_kinds
+from zhtext.numbers import chinese_number, parse_age, parse_disability, parse_months
+from zhtext.places import find_place
 
 # ----------------------------------------------------------------------------- people
 
@@ -478,8 +480,6 @@ class _Reader:
     def read_region(self) -> None:
         """The family's place: a place named where the family says where it lives (我们在/是…的,
         住在, 家在, 户口) comes first; a place named for work, travel or a hospital does not count."""
-        from freetext.matcher import find_place
-
         found_places = []
         for i, clause in enumerate(CLAUSE_SPLIT.split(self.text)):
             if not clause or HYPOTHETICAL.search(clause) or re.search(r"去了|到了|出差|医院|住院|看病", clause):
@@ -496,8 +496,6 @@ class _Reader:
             self.set("region", min(found_places)[2])
 
     def read_safety(self) -> None:
-        from freetext.danger import detect_danger_kinds
-
         text = self.text
         for phrase, kind, pos in detect_danger_kinds(text):
             if self.negated(text, pos) or HYPOTHETICAL.search(text[max(0, pos - 8):pos]):

@@ -39,6 +39,7 @@ from rapidfuzz import fuzz
 from freetext.text import Analysis, analyse, clauses, normalise
 from policy_kb.loader import NATIONAL, KnowledgeBase, LoadedPack, load_kb
 from policy_kb.places import place_index
+from zhtext.places import find_place, place_words
 
 QA_FILE = Path(__file__).resolve().parent / "qa.yaml"
 
@@ -235,45 +236,11 @@ def get_index(kb: KnowledgeBase | None = None) -> Index:
 # ----------------------------------------------------------------------------- places
 
 
-@functools.lru_cache(maxsize=4)
-def _place_words(kb_id: int) -> list[tuple[str, Any]]:
-    """Place names safe to look for inside a sentence: every name of a place that has a pack, and
-    sub-places only with their suffix (太平街道, 綦江区), so that 太平 or 城南 alone do not count."""
-    kb = _KB_BY_ID[kb_id]
-    idx = place_index(kb)
-    words: list[tuple[str, Any]] = []
-    for alias, node in idx.by_alias.items():
-        if alias.isascii():
-            continue
-        if node.packs or re.search(r"(镇|街道|区|县|市)$", alias) and len(alias) >= 3:
-            words.append((alias, node))
-    for node in idx.nodes.values():
-        if node.packs:
-            for p in node.pinyin:
-                words.append(("".join(p), node))
-    words.sort(key=lambda an: -len(an[0]))
-    return words
-
-
-def find_place(text: str, kb: KnowledgeBase | None = None) -> tuple[str, Any] | None:
-    """(the name as written, place node) of a place named in free text, or None."""
-    kb = kb or load_kb()
-    _KB_BY_ID[id(kb)] = kb
-    norm = normalise(text)
-    letters = re.sub(r"[^a-z]", "", norm)
-    for word, node in _place_words(id(kb)):
-        hay = letters if word.isascii() else norm
-        if word and word in hay:
-            return word, node
-    return None
-
-
 def without_places(text: str, kb: KnowledgeBase) -> str:
     """The text less the names of places that have a pack: where a rule applies is settled by the
     region filter, so "温岭孤儿多少钱" and "孤儿多少钱" must match the same answers."""
-    _KB_BY_ID[id(kb)] = kb
     out = unicodedata.normalize("NFKC", text).lower()
-    for word, _node in _place_words(id(kb)):
+    for word, _node in place_words(kb):
         if word.isascii():
             out = re.sub(rf"(?<![a-z]){word}(?![a-z])", " ", out)
             out = re.sub(r"(?<![a-z])" + " ?".join(_split_joined(word)) + r"(?![a-z])", " ", out)

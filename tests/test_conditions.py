@@ -85,6 +85,6 @@ def test_malformed_conditions_are_refused(raw, fragment):
 
 
 def test_months_with_duo_before_yue():
-    from conversation.parsing import parse_months
+    from zhtext.numbers import parse_months
 
     assert [parse_months(t) for t in ("三个多月", "一个多月", "半年多", "两年零三个月")] == [3, 1, 6, 27]
