@@ -17,8 +17,9 @@ from typing import Any, Iterator
 
 from settings import get_settings
 
-from policy_kb.conditions import Context, Fact, Node, Parents, walk
-from policy_kb.loader import KnowledgeBase, LoadedPack, PackError, load_kb_uncached, PACKS_DIR
+from policy_kb.conditions import Context, Fact, Node, Parents, Ref, walk
+from policy_kb.loader import (KnowledgeBase, LoadedPack, PackError, _all_nodes, load_kb_uncached,
+                              PACKS_DIR)
 from policy_kb.schema import Source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,6 +98,60 @@ def check_quotes(kb: KnowledgeBase, shared: Path) -> list[Problem]:
                     Problem(loaded.id, key, f"quote not found in {kb.packs[pack_id].pack.source_file}: "
                                             f"{src.quote[:40]!r}")
                 )
+        for where, node in _all_nodes(loaded):
+            if node.stated and normalise(node.stated) not in texts[loaded.id]:
+                problems.append(Problem(loaded.id, where, f"stated: not found in "
+                                        f"{loaded.pack.source_file}: {node.stated[:40]!r}"))
+    return problems
+
+
+# Conditions a pack must justify: 户籍, 农村, and any age limit other than "a child" (under 18).
+_CHILD_AGES = {("le", 17), ("lt", 18), ("ge", 18), ("gt", 17)}
+
+
+def _needs_basis(node: Node) -> str | None:
+    if not isinstance(node, Fact):
+        return None
+    if node.path in ("child.hukou_local", "child.rural"):
+        return node.path
+    if node.path == "child.age" and node.op in ("lt", "le", "ge", "gt") and \
+            (node.op, node.arg) not in _CHILD_AGES:
+        return f"child.age {node.op} {node.arg}"
+    return None
+
+
+def _unbased(node: Node, covered: bool = False) -> Iterator[str]:
+    covered = covered or bool(node.stated or node.assumed)
+    what = _needs_basis(node)
+    if what and not covered:
+        yield what
+    if isinstance(node, Ref):
+        if node.target is not None:
+            yield from _unbased(node.target, covered)
+        return
+    for sub in list(getattr(node, "parts", []) or []) + [
+            getattr(node, a, None) for a in ("part", "one", "other")]:
+        if isinstance(sub, Node):
+            yield from _unbased(sub, covered)
+
+
+def check_stricter_than_text(kb: KnowledgeBase) -> list[Problem]:
+    """No condition stricter than its text: every 户籍, 农村 or age limit that decides a category
+    or an entitlement is either `stated:` (the words of the pack's text, checked against it) or
+    `assumed:` with its reason (then it makes the category possible, never a near miss). A basis
+    on a named definition covers every use of it (the national definitions state theirs)."""
+    from screening.engine import category_condition
+
+    problems: list[Problem] = []
+    for loaded in kb.packs.values():
+        roots = [(f"categories.{c.id}", category_condition(kb, loaded, c.id))
+                 for c in loaded.pack.categories]
+        roots += [(f"entitlements.{k}", v) for k, v in loaded.entitlements.items() if v is not None]
+        for where, root in roots:
+            for what in dict.fromkeys(_unbased(root)):
+                problems.append(Problem(loaded.id, where, f"condition {what} is not stated by the "
+                                        "text: quote the words (stated:) or mark it assumed: with "
+                                        "its reason"))
     return problems
 
 
@@ -189,6 +244,7 @@ def check(kb_dir: Path = PACKS_DIR, shared: Path | None = None) -> list[Problem]
             for key, src in sources_of(loaded):
                 if src.grade is None:
                     problems.append(Problem(loaded.id, key, "national item without a grade (T/P/U)"))
+    problems += check_stricter_than_text(kb)
     shared = shared or shared_dir()
     if shared is not None:
         problems += check_quotes(kb, shared)

@@ -49,6 +49,7 @@ class Outcome:
     failed: list[Failure] = field(default_factory=list)
     partial: int = 0  # when false: how many parts did hold (the closest branch explains a near miss)
     open_parts: int = 0  # when false: parts still unknown beside the failure (then no near miss)
+    assumed: list[str] = field(default_factory=list)  # when unknown: assumptions that did not hold
 
 
 def _closest(outs: list[Outcome]) -> Outcome:
@@ -120,6 +121,8 @@ class _Blank(dict):
 
 class Node:
     why_not: str | None = None
+    stated: str | None = None  # the words of the pack's own text that state this condition
+    assumed: str | None = None  # the condition is practice, not text: the reason, for the family
 
     def evaluate(self, root: dict, ctx: "Context") -> Outcome:  # pragma: no cover
         raise NotImplementedError
@@ -246,6 +249,27 @@ class Ref(Node):
         return self._fail(self.target.evaluate(root, ctx), ctx)
 
 
+class Assumed(Node):
+    """A condition the text does not state (户籍 where the text is silent, an age borrowed from
+    another document). Held, it changes nothing; not held, the category stays *possible* (never a
+    near miss) and the answer says what is assumed."""
+
+    def __init__(self, part: Node, reason: str):
+        self.part, self.assumed = part, reason
+        self.why_not = None
+
+    def facts(self) -> set[str]:
+        return self.part.facts()
+
+    def evaluate(self, root: dict, ctx: "Context") -> Outcome:
+        o = self.part.evaluate(root, ctx)
+        if o.value is False:
+            return Outcome(None, assumed=[self.assumed])
+        if o.value is None:
+            o.assumed = list(dict.fromkeys(o.assumed + [self.assumed]))
+        return o
+
+
 ROLES = ("father", "mother")
 
 
@@ -299,7 +323,8 @@ def combine_all(outs: list[Outcome]) -> Outcome:
                        partial=partial, open_parts=open_parts)
     if all(o.value is True for o in outs):
         return Outcome(True, reasons=[r for o in outs for r in o.reasons])
-    return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
+    return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown],
+                   assumed=[a for o in outs if o.value is None for a in o.assumed])
 
 
 def combine_any(outs: list[Outcome]) -> Outcome:
@@ -310,14 +335,38 @@ def combine_any(outs: list[Outcome]) -> Outcome:
         closest = _closest(outs)
         return Outcome(False, failed=list(closest.failed), partial=closest.partial,
                        open_parts=closest.open_parts)
-    return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown])
+    return Outcome(None, unknown=[u for o in outs if o.value is None for u in o.unknown],
+                   assumed=[a for o in outs if o.value is None for a in o.assumed])
 
 
 _SHAPE_KEYS = {"all", "any", "not", "ref", "fact", "parents", "situation"}
 
 
 def compile_condition(raw: Any, where: str, parent_scope: bool = False) -> Node:
-    """Compile a condition from pack data; errors name `where`."""
+    """Compile a condition from pack data; errors name `where`.
+
+    Any condition may carry `stated: "<words of the text>"` (the text states it: checked by
+    `kb check`) or `assumed: "<reason>"` (the text does not: see Assumed)."""
+    if not isinstance(raw, dict):
+        raise ConditionError(f"{where}: a condition must be a mapping, got {raw!r}")
+    stated, assumed = raw.get("stated"), raw.get("assumed")
+    for key, value in (("stated", stated), ("assumed", assumed)):
+        if value is not None and (not isinstance(value, str) or len(value.strip()) < 4):
+            raise ConditionError(f"{where}.{key}: must be text (at least 4 characters)")
+    if stated and assumed:
+        raise ConditionError(f"{where}: a condition is either stated or assumed, not both")
+    node = _compile(
+        {k: v for k, v in raw.items() if k not in ("stated", "assumed")}, where, parent_scope)
+    if stated:
+        node.stated = stated
+    if assumed:
+        if node.why_not:
+            raise ConditionError(f"{where}: an assumed condition makes no near miss: drop why_not")
+        return Assumed(node, assumed)
+    return node
+
+
+def _compile(raw: dict, where: str, parent_scope: bool) -> Node:
     if not isinstance(raw, dict):
         raise ConditionError(f"{where}: a condition must be a mapping, got {raw!r}")
     why_not = raw.get("why_not")
@@ -338,7 +387,8 @@ def compile_condition(raw: Any, where: str, parent_scope: bool = False) -> Node:
         parts = raw[kind]
         if not isinstance(parts, list) or not parts:
             raise ConditionError(f"{where}.{kind}: must be a non-empty list")
-        nodes = [compile_condition(p, f"{where}.{kind}[{i}]", parent_scope) for i, p in enumerate(parts)]
+        nodes = [compile_condition(p, f"{where}.{kind}[{i}]", parent_scope)
+                 for i, p in enumerate(parts)]
         return All(nodes, why_not) if kind == "all" else AnyOf(nodes, why_not)
     if kind == "not":
         allowed()
@@ -399,7 +449,7 @@ def walk(node: Node, follow_refs: bool = False):
     yield node
     for child in getattr(node, "parts", []) or []:
         yield from walk(child, follow_refs)
-    for attr in ("part", "one", "other"):
+    for attr in ("part", "one", "other"):  # Not, Assumed; Parents
         child = getattr(node, attr, None)
         if isinstance(child, Node):
             yield from walk(child, follow_refs)

@@ -147,6 +147,7 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
 
     categories, possible, near_misses = [], [], []
     missing: dict[str, dict[str, Any]] = {}
+    assumptions: dict[str, list[str]] = {}  # what is assumed (not stated by the text) → categories
     for c in cats:
         if not c.visible:
             if c.outcome.value is True:
@@ -160,7 +161,10 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
             categories.append({**item, "why": why or item["summary"]})
         elif c.outcome.value is None:
             paths = sorted(dict.fromkeys(c.outcome.unknown))
-            possible.append({**cat_json(c), "missing": paths})
+            assumed = list(dict.fromkeys(c.outcome.assumed))
+            possible.append({**cat_json(c), "missing": paths, "assumptions": assumed})
+            for text in assumed:
+                assumptions.setdefault(text, []).append(c.name)
             for path in paths:
                 missing.setdefault(path, {"fact": path, "could_add": []})["could_add"].append(c.name)
         else:
@@ -310,6 +314,7 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
         "documents": documents,
         "procedure": procedure,
         "missing_facts": list(missing.values()),
+        "assumptions": [{"text": t, "categories": names} for t, names in assumptions.items()],
         "notes": list(dict.fromkeys(notes)),
         "kb_version": kb.version,
     }

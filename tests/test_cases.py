@@ -35,6 +35,22 @@ def test_case(case):
         assert word not in entitlement_text(result), word
     for word in expect.get("documents_text", []):
         assert word in document_text(result), word
+    for name in expect.get("not_near_misses", []):
+        assert name not in near, (name, near)
+    for name in expect.get("not_possible", []):
+        assert name not in possible, (name, possible)
+    assumed = "\n".join(a["text"] for a in result["assumptions"])
+    for word in expect.get("assumptions_text", []):
+        assert word in assumed, (word, assumed)
+    stacking = "\n".join(f"{s['rule']}：{s['text']}（{'、'.join(s['applies_to'])}）"
+                          for s in result["stacking"])
+    for word in expect.get("stacking_text", []):
+        assert word in stacking, (word, stacking)
+    for word in expect.get("not_stacking_text", []):
+        assert word not in stacking, (word, stacking)
+    notes = "\n".join(n["text"] for n in result.get("time_notes", []))
+    for word in expect.get("time_notes_text", []):
+        assert word in notes, (word, notes)
     if "urgent" in expect:
         assert result["urgent"] is expect["urgent"]
     if "count" in expect:
