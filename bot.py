@@ -3,6 +3,8 @@
     python bot.py                      the Telegram bot (long polling) when TELEGRAM_BOT_TOKEN is set,
                                        else the console chat
     python bot.py --webhook            the Telegram bot behind an ASGI webhook (uvicorn, --workers N)
+    python bot.py web                  the web app: family web chat at /, WeChat at /wechat, desk at /desk
+                                       (--host H --port P --workers N)
     python bot.py screen FACTS.json    screen one family (--json for the facts.md result object)
     python bot.py simulate FACTS.json  run the real questionnaire answering from the facts (--json)
     python bot.py ask "问题"            answer a question from the knowledge base (--region, --json)
@@ -169,6 +171,12 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from web.app import run_web
+
+    return run_web(host=args.host, port=args.port, workers=args.workers)
+
+
 def cmd_kb_check(args: argparse.Namespace) -> int:
     from policy_kb.check import check, shared_dir
 
@@ -258,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     p_maint.set_defaults(func=cmd_maintenance)
 
     sub.add_parser("keygen", help="print a new encryption key").set_defaults(func=cmd_keygen)
+
+    p_web = sub.add_parser("web", help="the web app: family chat at /, WeChat at /wechat, desk at /desk")
+    p_web.add_argument("--host", default=None, help="address to listen on (default HOST, 127.0.0.1)")
+    p_web.add_argument("--port", type=int, default=None, help="port (default PORT, 8080)")
+    p_web.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL for >1)")
+    p_web.set_defaults(func=cmd_web)
 
     p_kb = sub.add_parser("kb", help="knowledge base tools")
     kb_sub = p_kb.add_subparsers(dest="kb_command", required=True)
