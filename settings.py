@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     tongzhu_web_rate_session: float = Field(30, description="web chat posts a minute per session (bursts of 10)")
     tongzhu_web_rate_ip: float = Field(300, description="web requests a minute per IP address (many phones share one)")
 
+    # --- WeChat Official Account (公众号) at /wechat/
+    wechat_token: str | None = Field(None, description="the Token set in the 公众号's server configuration")
+    wechat_app_id: str | None = Field(None, description="the 公众号's AppID")
+    wechat_app_secret: str | None = Field(None, description="AppSecret: customer-service messages (follow-ups, menus, notices)")
+    wechat_aes_key: str | None = Field(None, description="EncodingAESKey (43 characters): 安全模式 messages")
+    wechat_api_base_url: str = Field("https://api.weixin.qq.com/cgi-bin/",
+                                     description="the WeChat API (a fake in tests)")
+    wechat_passive_deadline: float = Field(4.5, description="seconds to wait for a passive reply; "
+                                           "later answers go as customer-service messages")
+
     @property
     def production(self) -> bool:
         return self.tongzhu_env.lower() in ("production", "prod")

@@ -1,0 +1,222 @@
+"""The 公众号 at /wechat through the real app over HTTP, driven by a fake WeChat (botapi_fakes/wechat.py)
+that signs and encrypts as WeChat does and receives the account's customer-service calls.
+
+The app is the WeChat sub-app mounted at /wechat in a small Starlette served by uvicorn on 127.0.0.1
+(the contract's shape; web/app.py mounts the same sub-app), on a real SQLite database.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from botapi_fakes.wechat import FakeWeChat
+from storage.db import make_engine
+from wechat.app import create_wechat_app
+
+TOKEN = "tongzhu-wechat-token"
+APP_ID = "wx0123456789abcdef"
+SECRET = "0123456789abcdef0123456789abcdef"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat gives it
+STORY = "孩子爸爸前年去世了，妈妈在监狱还有三年，我们在温岭"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Account:
+    """The app under uvicorn in a thread; `start(**settings)` (re)starts it with these settings."""
+
+    def __init__(self, wx: FakeWeChat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+        self.wx, self.tmp_path, self.monkeypatch = wx, tmp_path, monkeypatch
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+        self.engine = None
+
+    def start(self, *, deadline: float = 4.5, api: bool = True, aes: bool = True) -> "Account":
+        env = {"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_API_BASE_URL": self.wx.api_base_url,
+               "WECHAT_PASSIVE_DEADLINE": str(deadline)}
+        for name, value in env.items():
+            self.monkeypatch.setenv(name, value)
+        for name, value in (("WECHAT_APP_SECRET", SECRET if api else None), ("WECHAT_AES_KEY", AES_KEY if aes else None)):
+            if value:
+                self.monkeypatch.setenv(name, value)
+            else:
+                self.monkeypatch.delenv(name, raising=False)
+        self.engine = make_engine(f"sqlite:///{self.tmp_path / 'wechat.db'}")
+        app = Starlette(routes=[Mount("/wechat", create_wechat_app(engine=self.engine))])
+        port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                    lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline_at = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline_at, "uvicorn did not start"
+            time.sleep(0.01)
+        self.wx.url = f"http://127.0.0.1:{port}/wechat/"
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=10)
+            self.server = None
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+@pytest.fixture
+def wx() -> Iterator[FakeWeChat]:
+    with FakeWeChat(token=TOKEN, app_id=APP_ID, app_secret=SECRET, aes_key=AES_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def account(wx: FakeWeChat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    acc = Account(wx, tmp_path, monkeypatch)
+    yield acc
+    acc.stop()
+
+
+def test_the_url_check_echoes_only_a_correctly_signed_request(wx, account):
+    account.start()
+    assert wx.verify_url("echo-5839").text == "echo-5839"
+    wrong = wx.verify_url("echo-5839", token="not-the-token")
+    assert wrong.status_code == 403 and "echo-5839" not in wrong.text
+    forged = wx.send_text("o-forged", "你好", token="not-the-token")
+    assert forged.status_code == 403 and forged.text is None
+    assert wx.custom_calls() == [] and wx.problems == []
+
+
+def test_subscribe_gets_the_welcome_and_the_role_as_a_menu_a_tap_goes_on(wx, account):
+    account.start()
+    got = wx.subscribe("o-grandma")
+    assert "您好，我是童助" in got.text
+    seen = wx.wait_for("o-grandma", "我是孩子的家人")
+    menu = wx.last_menu("o-grandma")
+    assert [i["content"] for i in menu] == ["我是孩子的家人", "我是儿童主任、督导员或社工，帮一户家庭问"]
+    got = wx.tap("o-grandma", "我是孩子的家人")
+    assert "孩子的户口在哪里" in got.text or "哪个" in got.text, got.text
+    assert wx.problems == [], wx.problems
+    assert seen[0].how == "passive"
+
+
+def test_aes_messages_are_decrypted_and_answered_encrypted(wx, account):
+    account.start()
+    got = wx.subscribe("o-aes", aes=True)
+    assert "您好，我是童助" in got.text
+    assert "Encrypt" not in got.xml and got.xml["ToUserName"] == "o-aes"  # the fake decrypted a valid reply
+    got = wx.send_text("o-aes", "1", aes=True)
+    assert "第" in got.text and "步" in got.text, got.text
+    assert wx.problems == [], wx.problems
+
+
+def test_an_encrypted_message_with_a_wrong_signature_is_refused(wx, account):
+    account.start()
+    wx.crypto = type(wx.crypto)(TOKEN, "B" * 43, APP_ID)  # another key: the app cannot decrypt
+    got = wx.subscribe("o-mallory", aes=True)
+    assert got.status_code in (400, 403) and got.text is None
+    assert wx.custom_calls() == []
+
+
+def test_a_retried_message_is_handled_once(wx, account):
+    account.start()
+    wx.subscribe("o-retry")
+    wx.send_text("o-retry", "1")  # the family
+    first = wx.send_text("o-retry", "温岭", msg_id=7_000_000_000_000_000_001)
+    assert "孩子现在安全吗" in first.text, first.text
+    wx.wait_for("o-retry", "不想说")  # the safety question's menu
+    again = wx.send_text("o-retry", "温岭", msg_id=7_000_000_000_000_000_001)  # WeChat's retry
+    assert again.status_code == 200 and again.text is None, "a retry is not answered a second time"
+    nxt = wx.tap("o-retry", 0)  # the safety question is still the one asked: its menu works
+    assert nxt.text and "孩子现在安全吗" not in nxt.text, nxt.text
+    asked = [s for s in wx.seen("o-retry") if "孩子现在安全吗" in s.text]
+    assert len(asked) == 1, "温岭 was taken once: the safety question was asked once"
+    assert wx.problems == []
+
+
+def test_a_typed_number_presses_the_numbered_button(wx, account):
+    account.start()
+    wx.subscribe("o-number")
+    got = wx.send_text("o-number", "1")
+    assert "孩子的户口" in got.text or "哪里" in got.text, got.text
+    assert wx.problems == []
+
+
+def test_without_the_api_the_choices_come_numbered_in_the_passive_reply(wx, account):
+    account.start(api=False)
+    got = wx.subscribe("o-noapi")
+    assert "请回复数字" in got.text and "1. 我是孩子的家人" in got.text, got.text
+    assert wx.custom_calls() == []
+    assert "哪里" in wx.send_text("o-noapi", "1").text
+
+
+def test_a_refused_menu_falls_back_to_numbered_text(wx, account):
+    account.start()
+    wx.fail_next(40200, "msgmenu")  # "invalid account type": this account may not send menus
+    wx.subscribe("o-nomenu")
+    seen = wx.wait_for("o-nomenu", "请回复数字")
+    assert "1. 我是孩子的家人" in seen[-1].text
+    assert "哪里" in wx.send_text("o-nomenu", "1").text
+
+
+def test_an_answer_later_than_the_deadline_comes_as_a_customer_service_message(wx, account):
+    account.start(deadline=0)  # every answer is "late": the 5 s rule, made deterministic
+    got = wx.subscribe("o-slow")
+    assert got.status_code == 200 and got.text is None, "answered 'success' at the deadline"
+    seen = wx.wait_for("o-slow", "您好，我是童助")
+    assert all(s.how == "custom" for s in seen)
+    wx.wait_for("o-slow", "我是孩子的家人")
+    assert wx.last_menu("o-slow"), "the buttons follow as a 菜单消息"
+    assert wx.problems == []
+
+
+def test_a_family_types_a_story(wx, account):
+    account.start()
+    wx.subscribe("o-story")
+    got = wx.send_text("o-story", STORY)
+    assert "父亲：已去世" in got.text and "对吗" in got.text, got.text
+    wx.wait_for("o-story", "对，就是这样")
+    got = wx.tap("o-story", "对，就是这样")
+    assert "孩子现在安全吗" in got.text, got.text
+    assert wx.problems == []
+
+
+def test_a_danger_message_shows_110_first(wx, account):
+    account.start()
+    wx.subscribe("o-danger")
+    got = wx.send_text("o-danger", "孩子他爸喝了酒就打孩子，身上都是伤")
+    assert got.text.index("110") < 80, got.text
+    assert "孩子的安全最要紧" in got.text
+    assert wx.problems == []
+
+
+def test_voice_uses_the_recognition_else_asks_to_type(wx, account):
+    account.start()
+    wx.subscribe("o-voice")
+    wx.send_text("o-voice", "1")
+    heard = wx.send_voice("o-voice", recognition="我们在温岭。")
+    assert "孩子现在安全吗" in heard.text, heard.text
+    unheard = wx.send_voice("o-voice")
+    assert "语音我没听清" in unheard.text and "打字" in unheard.text
+
+
+@pytest.mark.parametrize("send, word", [("send_image", "照片我看不了"), ("send_location", "位置我看不了"),
+                                        ("send_link", "链接我打不开")])
+def test_other_kinds_get_a_word_on_what_to_send_instead(wx, account, send, word):
+    account.start()
+    got = getattr(wx, send)("o-kinds")
+    assert word in got.text and "打字" in got.text
+    assert wx.problems == []
