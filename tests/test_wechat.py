@@ -1,8 +1,8 @@
 """The 公众号 at /wechat through the real app over HTTP, driven by a fake WeChat (botapi_fakes/wechat.py)
 that signs and encrypts as WeChat does and receives the account's customer-service calls.
 
-The app is the WeChat sub-app mounted at /wechat in a small Starlette served by uvicorn on 127.0.0.1
-(the contract's shape; web/app.py mounts the same sub-app), on a real SQLite database.
+The app is the real web app (web/app.py, which mounts the WeChat sub-app at /wechat) served by uvicorn
+in a thread on 127.0.0.1, on a real SQLite database; tests/test_wechat_process.py runs `bot.py web`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ from typing import Iterator
 
 import pytest
 import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import Mount
-
 from botapi_fakes.wechat import FakeWeChat
 from storage.db import make_engine
-from wechat.app import create_wechat_app
+from web.app import create_app
 
 TOKEN = "tongzhu-wechat-token"
 APP_ID = "wx0123456789abcdef"
@@ -55,10 +52,9 @@ class Account:
             else:
                 self.monkeypatch.delenv(name, raising=False)
         self.engine = make_engine(f"sqlite:///{self.tmp_path / 'wechat.db'}")
-        app = Starlette(routes=[Mount("/wechat", create_wechat_app(engine=self.engine))])
+        app = create_app(engine=self.engine)
         port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="off"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline_at = time.monotonic() + 10
