@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from copy import copy
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -63,80 +66,117 @@ def _doc_state(doc: CaseDocument) -> str:
     return "有" if doc.have else "还没有"
 
 
-def _cases(session: Session, region_lineage: list[str] | None) -> list[PreApplication]:
-    stmt = select(PreApplication)
-    if region_lineage is not None:
-        names = [n for n in region_lineage if n]
-        if not names:
-            return []
-        stmt = stmt.where(or_(*[col(PreApplication.place_lineage).contains(f"/{n}/", autoescape=True)
-                                for n in names]))
-    return list(session.exec(stmt.order_by(PreApplication.created_at, PreApplication.id)))
+def _where_region(stmt, region_lineage: list[str] | None):
+    """Only the cases under one of the place names (None: all); → None when no name is given."""
+    if region_lineage is None:
+        return stmt
+    names = [n for n in region_lineage if n]
+    if not names:
+        return None
+    return stmt.where(or_(*[col(PreApplication.place_lineage).contains(f"/{n}/", autoescape=True) for n in names]))
 
 
-def _documents_by_case(session: Session, case_ids: list[int]) -> dict[int, list[CaseDocument]]:
-    out: dict[int, list[CaseDocument]] = {i: [] for i in case_ids}
-    for start in range(0, len(case_ids), 500):  # stay far below SQLite's bound-parameter limit
-        chunk = case_ids[start:start + 500]
-        for doc in session.exec(select(CaseDocument).where(col(CaseDocument.case_id).in_(chunk))
-                                .order_by(CaseDocument.case_id, CaseDocument.id)):
-            out[doc.case_id].append(doc)
-    return out
+@lru_cache(maxsize=512)
+def _categories_of(result_json: str) -> str:
+    """The category names of a stored result, joined; cached, since many cases share one result."""
+    try:
+        result = json.loads(result_json or "{}")
+    except ValueError:
+        return ""
+    return "、".join(_category_names(result)) if isinstance(result, dict) else ""
 
 
 # ---------------------------------------------------------------- XLSX
 
-def _cell_text(value: Any) -> Any:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+_CASE_COLUMNS = (PreApplication.id, PreApplication.reference, PreApplication.status, PreApplication.urgent,
+                 PreApplication.place, PreApplication.region_input, PreApplication.created_at,
+                 PreApplication.result_json, PreApplication.department, PreApplication.reason,
+                 PreApplication.kb_version, Family.applicant_name, Family.relation, Family.phone_masked,
+                 Child.name.label("child_name"), Child.id_masked)
+_STREAM = {"yield_per": 1000}  # rows come in batches (a server-side cursor on PostgreSQL): constant memory
 
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+def case_rows(session: Session, *, region_lineage: list[str] | None) -> Iterator[tuple[Any, dict[str, list[str]]]]:
+    """Each case in the region (oldest first) as a row of _CASE_COLUMNS with its documents by state
+    ({"有": [...], "还没有": [...], "要补": [...]}): two streamed queries whatever the number of cases."""
+    order = (PreApplication.created_at, PreApplication.id)
+    cases = _where_region(select(*_CASE_COLUMNS).select_from(PreApplication)
+                          .outerjoin(Family, Family.id == PreApplication.family_id)
+                          .outerjoin(Child, Child.id == PreApplication.child_id), region_lineage)
+    docs = _where_region(select(PreApplication.created_at, CaseDocument.case_id, CaseDocument.name,
+                                CaseDocument.have, CaseDocument.requested)
+                         .join(PreApplication, PreApplication.id == CaseDocument.case_id), region_lineage)
+    if cases is None:
+        return
+    case_iter = session.execute(cases.order_by(*order).execution_options(**_STREAM))
+    doc_iter = iter(session.execute(docs.order_by(*order, CaseDocument.id).execution_options(**_STREAM)))
+    doc = next(doc_iter, None)
+    for row in case_iter:
+        by_state: dict[str, list[str]] = {"有": [], "还没有": [], "要补": []}
+        # Both streams are in case order. Documents of a case filed between the two statements
+        # (not in this list) are skipped; the case's own are taken.
+        while doc is not None and (doc.created_at, doc.case_id) < (row.created_at, row.id):
+            doc = next(doc_iter, None)
+        while doc is not None and doc.case_id == row.id:
+            by_state["要补" if doc.requested else ("有" if doc.have else "还没有")].append(doc.name)
+            doc = next(doc_iter, None)
+        yield row, by_state
+
+
+def _row_values(row: Any, docs: dict[str, list[str]]) -> list[Any]:
+    return [row.reference, row.status.value, "是" if row.urgent else "", row.place or row.region_input,
+            _local(row.created_at), row.applicant_name or "", row.relation or "", row.phone_masked or "",
+            row.child_name or "", row.id_masked or "", _categories_of(row.result_json),
+            "、".join(docs["有"]), "、".join(docs["还没有"]), "、".join(docs["要补"]),
+            row.department or "", row.reason or "", row.kb_version]
 
 
 def export_xlsx(session: Session, *, region_lineage: list[str] | None, out: Path) -> int:
-    """Write one row per case to `out` (header row only when there are none); → the number of cases."""
+    """Write one row per case to `out` (header row only when there are none); → the number of cases.
+
+    Streamed: openpyxl's write-only workbook writes each row as it comes from the database, so
+    memory stays flat whatever the number of cases; two SQL statements whatever the number of cases."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
 
-    cases = _cases(session, region_lineage)
-    documents = _documents_by_case(session, [c.id for c in cases])
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "预申请"
-    ws.append(XLSX_HEADERS)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDEBF7")
-        cell.alignment = Alignment(vertical="center")
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("预申请")
     for i, width in enumerate(XLSX_WIDTHS, start=1):
-        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = width
+        ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A2"
 
-    for case in cases:
-        family, child = session.get(Family, case.family_id), session.get(Child, case.child_id)
-        result = _result(case)
-        docs = documents.get(case.id, [])
-        by_state: dict[str, list[str]] = {"有": [], "还没有": [], "要补": []}
-        for doc in docs:
-            by_state[_doc_state(doc)].append(doc.name)
-        row = [case.reference, case.status.value, "是" if case.urgent else "", case.place or case.region_input,
-               _local(case.created_at), family.applicant_name if family else "", family.relation if family else "",
-               family.phone_masked if family else "", child.name if child else "",
-               child.id_masked if child else "", "、".join(_category_names(result)),
-               "、".join(by_state["有"]), "、".join(by_state["还没有"]), "、".join(by_state["要补"]),
-               case.department or "", case.reason or "", case.kb_version]
-        ws.append([_cell_text(v) for v in row])
-        for cell in ws[ws.max_row]:
-            # A name typed as "=HYPERLINK(…)" must stay text, not become a formula.
-            if isinstance(cell.value, str) and cell.value.startswith("="):
+    header = []
+    for name in XLSX_HEADERS:
+        cell = WriteOnlyCell(ws, value=name)
+        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
+        cell.alignment = Alignment(vertical="center")
+        header.append(cell)
+    ws.append(header)
+
+    wrap = WriteOnlyCell(ws)
+    wrap.alignment = Alignment(vertical="top", wrap_text=True)
+    style = wrap._style  # the style's index array: copied into each cell, not looked up again per cell
+
+    n = 0
+    for row, docs in case_rows(session, region_lineage=region_lineage):
+        cells = []
+        for value in _row_values(row, docs):
+            cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value)
+            if cell.data_type == "f":  # a name typed as "=HYPERLINK(…)" stays text, not a formula
                 cell.data_type = "s"
-            cell.alignment = Alignment(vertical="top", wrap_text=True)
-    if cases:
-        ws.auto_filter.ref = ws.dimensions
+            cell._style = copy(style)
+            cells.append(cell)
+        ws.append(cells)
+        n += 1
+    if n:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(XLSX_HEADERS))}{n + 1}"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
-    return len(cases)
+    return n
 
 
 # ---------------------------------------------------------------- DOCX
@@ -148,8 +188,7 @@ def _source_text(source: dict[str, Any] | None, fallback: str = "") -> str:
     return f"{document}（{clause}）" if clause else document
 
 
-def _who(session: Session, user_id: int | None) -> str:
-    user = session.get(User, user_id) if user_id is not None else None
+def _who(user: User | None) -> str:
     if user is None:
         return ""
     label = ROLE_LABELS.get(user.role, "")
@@ -159,8 +198,9 @@ def _who(session: Session, user_id: int | None) -> str:
 
 
 def registration_context(session: Session, *, case: PreApplication) -> dict[str, Any]:
-    """What the 预申请登记表 shows: masked numbers only."""
-    family, child = session.get(Family, case.family_id), session.get(Child, case.child_id)
+    """What the 预申请登记表 shows: masked numbers only. Three statements: the family and child, the
+    documents, the history with who made each change."""
+    family, child = repo.family_and_child(session, case=case)
     result = _result(case)
     categories = [{"name": c.get("name", ""), "note": "",
                    "source": _source_text(c.get("source"), c.get("document", ""))}
@@ -171,9 +211,9 @@ def registration_context(session: Session, *, case: PreApplication) -> dict[str,
     documents = [{"n": i + 1, "name": d.name, "detail": d.detail or "", "state": _doc_state(d)}
                  for i, d in enumerate(repo.documents_of(session, case=case))]
     history = [{"at": _local(h.at), "status": h.to_status.value,
-                "from": h.from_status.value if h.from_status else "", "by": _who(session, h.by_id),
+                "from": h.from_status.value if h.from_status else "", "by": _who(by),
                 "reason": h.reason or ""}
-               for h in repo.history_of(session, case=case)]
+               for h, by in repo.history_with_authors(session, case=case)]
     return {
         "reference": case.reference,
         "date": _local(case.created_at, "%Y年%m月%d日"),

@@ -94,14 +94,16 @@ class CaseService:
     def my_cases(self, *, who: Who) -> list[dict[str, Any]]:
         s = self.session
         user = repo.get_or_create_user(s, user_key=who.user_key)
+        cases = repo.cases_filed_by(s, user=user)
+        children = repo.children_of(s, cases=cases)  # one statement each, however many cases
+        requested = repo.requested_documents_of(s, cases=cases)
         out = []
-        for case in repo.cases_filed_by(s, user=user):
-            child = s.get(Child, case.child_id)
-            requested = [d.name for d in repo.documents_of(s, case=case) if d.requested]
+        for case in cases:
+            child = children.get(case.child_id)
             out.append({"reference": case.reference, "child": child.name if child else "", "status": case.status.value,
                         "updated": f"{case.updated_at:%Y-%m-%d}", "reason": case.reason,
                         "department": case.department,
-                        "requested": requested if case.status == Status.needs_documents else []})
+                        "requested": requested[case.id] if case.status == Status.needs_documents else []})
         repo.audit(s, user_key=who.user_key, action="status")
         return out
 

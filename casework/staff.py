@@ -21,7 +21,7 @@ from conversation.model import Button, Notice, Reply, rows
 from storage import repo
 from templates import label, words
 from storage.db import lock_user
-from storage.models import Child, Family, PreApplication, Role, Status, User
+from storage.models import Child, PreApplication, Role, Status, User
 
 COMMANDS = ["queue", "case", "note", "refuse", "export"]
 REFUSAL_REASONS: list[str] = words("refusal_reasons")
@@ -133,7 +133,8 @@ class Desk:
     def queue(self) -> None:
         prefixes = None if self.user.role == Role.admin else [self.user.region or ""]
         cases = repo.queue(self.s, lineage_prefixes=prefixes)
-        items = [self._line(c) for c in cases]
+        children = repo.children_of(self.s, cases=cases)  # one statement for the whole list
+        items = [self._line(c, children.get(c.child_id)) for c in cases]
         repo.audit(self.s, user_key=self.user.user_key, action="queue", detail=f"{len(items)} cases")
         self.out.replies.append(Reply("staff_queue", {"items": items, "region": self.user.region},
                                       rows([Button(label("queue_item", urgent=c.urgent, reference=c.reference), f"s:open:{c.reference}")
@@ -142,10 +143,10 @@ class Desk:
     def open(self, case: PreApplication) -> None:
         repo.audit(self.s, user_key=self.user.user_key, action="open", case_ref=case.reference)
         result = json.loads(case.result_json)
-        family, child = self.s.get(Family, case.family_id), self.s.get(Child, case.child_id)
+        family, child = repo.family_and_child(self.s, case=case)
         docs = repo.documents_of(self.s, case=case)
         self.out.replies.append(Reply("staff_case", {  # plain data: rendered after the transaction ends
-            "c": self._line(case), "family": family.model_dump(exclude={"phone_enc"}),
+            "c": self._line(case, child), "family": family.model_dump(exclude={"phone_enc"}),
             "facts": told.describe(json.loads(case.facts_json)),
             "child": child.model_dump(exclude={"id_enc", "id_hash"}),
             "categories": result.get("categories", []), "possible": result.get("possible_categories", []),
@@ -237,8 +238,8 @@ class Desk:
                     keys.append(volunteer.user_key)
         return keys
 
-    def _line(self, case: PreApplication) -> dict[str, Any]:
-        child = self.s.get(Child, case.child_id)
+    @staticmethod
+    def _line(case: PreApplication, child: Child | None) -> dict[str, Any]:
         return {"reference": case.reference, "urgent": case.urgent, "status": case.status.value,
                 "place": case.place or case.region_input, "created": f"{case.created_at:%Y-%m-%d %H:%M}",
                 "child": child.name if child else "", "id": child.id_masked if child else "",

@@ -172,6 +172,41 @@ def history_of(session: Session, *, case: PreApplication) -> list[StatusChange]:
     return list(session.exec(select(StatusChange).where(StatusChange.case_id == case.id).order_by(StatusChange.id)))
 
 
+def history_with_authors(session: Session, *, case: PreApplication) -> list[tuple[StatusChange, User | None]]:
+    """The status history with the user who made each change, in one statement."""
+    return list(session.exec(select(StatusChange, User).outerjoin(User, User.id == StatusChange.by_id)
+                             .where(StatusChange.case_id == case.id).order_by(StatusChange.id)))
+
+
+def family_and_child(session: Session, *, case: PreApplication) -> tuple[Family | None, Child | None]:
+    """The case's family and child, in one statement."""
+    row = session.exec(select(Family, Child).select_from(PreApplication)
+                       .outerjoin(Family, Family.id == PreApplication.family_id)
+                       .outerjoin(Child, Child.id == PreApplication.child_id)
+                       .where(PreApplication.id == case.id)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def children_of(session: Session, *, cases: list[PreApplication]) -> dict[int, Child]:
+    """The children of several cases by id, in one statement (lists show the child's name)."""
+    ids = sorted({c.child_id for c in cases})
+    if not ids:
+        return {}
+    return {c.id: c for c in session.exec(select(Child).where(col(Child.id).in_(ids)))}
+
+
+def requested_documents_of(session: Session, *, cases: list[PreApplication]) -> dict[int, list[str]]:
+    """The names of the documents the office asked for, by case id, in one statement."""
+    out: dict[int, list[str]] = {c.id: [] for c in cases}
+    if not out:
+        return out
+    for case_id, name in session.exec(select(CaseDocument.case_id, CaseDocument.name)
+                                      .where(col(CaseDocument.case_id).in_(list(out)), col(CaseDocument.requested))
+                                      .order_by(CaseDocument.case_id, CaseDocument.id)):
+        out[case_id].append(name)
+    return out
+
+
 def change_status(session: Session, *, case: PreApplication, to: Status, by: User,
                   reason: str | None = None, department: str | None = None) -> StatusChange:
     change = StatusChange(case_id=case.id, from_status=case.status, to_status=to, by_id=by.id, reason=reason)
