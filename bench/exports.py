@@ -25,31 +25,11 @@ from pathlib import Path
 from stdnum.cn import ric
 
 from .run import DEFAULT_PG, database
+from .sqlcount import StatementCounter
 
 WENLING = {"region": "温岭市", "child": {"age": 9, "hukou_local": True, "living": "relatives", "school_stage": "primary"},
            "father": {"situations": ["deceased"]}, "mother": {"situations": ["deceased"]}}
 QIJIANG = {"region": "綦江", "child": {"age": 12, "hukou_local": True}, "household": {"dibao": True}}
-
-
-class StatementCounter:
-    """Counts the SQL statements an engine sends while active (``with StatementCounter(engine) as n: …; n.count``)."""
-
-    def __init__(self, engine) -> None:
-        self.engine, self.count = engine, 0
-
-    def _on(self, *_args) -> None:
-        self.count += 1
-
-    def __enter__(self) -> "StatementCounter":
-        from sqlalchemy import event
-
-        event.listen(self.engine, "before_cursor_execute", self._on)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self._on)
 
 
 def child_number(area: str, age: int, i: int) -> str:

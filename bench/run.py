@@ -16,6 +16,13 @@ peak RSS (ru_maxrss), and memory per active conversation: the growth of RSS whil
 conversation is in flight (sampled every 10 ms) over its value after the warm-up, divided by the
 number of users.  ``--tracemalloc`` adds a third phase that measures the Python heap's peak growth
 per conversation with tracemalloc (slower: not timed).
+
+Also measured: ``cpu_ms_per_update`` of the bot and of the echo bot (``time.process_time()`` of the
+whole process — every thread, the database thread included; not the PostgreSQL server's — over the
+measured phase, divided by its updates), ``sql_statements_per_update`` (a ``before_cursor_execute``
+listener on the bot's engine), the exports at ``--export-cases`` cases (bench/exports.py:
+``export_xlsx_10k_s`` …) and whole processes (bench/processes.py: ``ask_process_ms``,
+``start_to_first_reply_ms`` …).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from urllib.parse import quote
 from .flow import Stats, User
 from .layer import BenchRequest
 from .machine import describe, rss_mb
+from .sqlcount import StatementCounter
 
 TOKEN = "123456:BENCH-token"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -126,11 +134,13 @@ async def bot_phase(db_url: str, users: int, validate: bool, think_ms: float = 0
             base = rss_mb()
             stats = Stats()
             people = [User(app, request, 1_000_000 + i, ids, stats, think_ms) for i in range(users)]
-            with RssSampler() as sampler:
-                started = time.perf_counter()
+            with RssSampler() as sampler, StatementCounter(engine) as statements:
+                started, cpu = time.perf_counter(), time.process_time()
                 await asyncio.gather(*(u.conversation(i) for i, u in enumerate(people)))
-                wall = time.perf_counter() - started
+                wall, cpu = time.perf_counter() - started, time.process_time() - cpu
             out = summary(stats, wall)
+            out["cpu_ms_per_update"] = round(cpu * 1000 / len(stats.latencies), 3)
+            out["sql_statements_per_update"] = round(statements.count / len(stats.latencies), 2)
             out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             out["kb_per_conversation"] = round(max(sampler.peak - base, 0) * 1024 / users, 1)
             out["wall_s"] = round(wall, 2)
@@ -162,10 +172,11 @@ async def echo_phase(stats: Stats, validate: bool, think_ms: float = 0.0) -> dic
         echo_stats = Stats()
         people = [(User(app, request, 1_000_000 + i, ids, echo_stats, think_ms), log)
                   for i, log in enumerate(stats.kinds.values())]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(u.replay(log) for u, log in people))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     out = summary(echo_stats, wall)
+    out["cpu_ms_per_update"] = round(cpu * 1000 / len(echo_stats.latencies), 3)
     out["wall_s"] = round(wall, 2)
     out["updates"] = len(echo_stats.latencies)
     return out
@@ -213,8 +224,9 @@ async def run(args: argparse.Namespace) -> dict:
         bot, stats, problems = await bot_phase(url, args.users, args.validate, args.think_ms)
         echo = await echo_phase(stats, args.validate, args.think_ms)
         traced = await tracemalloc_phase(url, args.users) if args.tracemalloc else None
-    result = {"bot": {k: bot[k] for k in ("updates_per_s", "p50_ms", "p99_ms", "peak_rss_mb", "kb_per_conversation")},
-              "echo": {k: echo[k] for k in ("updates_per_s", "p50_ms", "p99_ms")},
+    result = {"bot": {k: bot[k] for k in ("updates_per_s", "p50_ms", "p99_ms", "peak_rss_mb", "kb_per_conversation",
+                                          "cpu_ms_per_update", "sql_statements_per_update")},
+              "echo": {k: echo[k] for k in ("updates_per_s", "p50_ms", "p99_ms", "cpu_ms_per_update")},
               "db": args.db,
               "run": {"users": args.users, "think_ms": args.think_ms, "updates": bot["updates"], "bot_wall_s": bot["wall_s"],
                       "echo_updates": echo["updates"], "echo_wall_s": echo["wall_s"],
@@ -222,6 +234,21 @@ async def run(args: argparse.Namespace) -> dict:
                       "targets": verdict(bot, echo), "machine": describe()}}
     if traced is not None:
         result["run"]["tracemalloc_kb_per_conversation"] = traced
+    if args.export_cases:
+        from .exports import run as export_run
+
+        exports = await asyncio.to_thread(export_run, args.db, args.pg_url, args.export_cases)
+        result["exports"] = exports
+        if args.export_cases == 10_000:
+            result["export_xlsx_10k_s"] = exports["export_xlsx_10k_s"]
+    if args.processes:
+        from .processes import run as process_run
+
+        result["processes"] = await asyncio.to_thread(process_run)
+        result["ask_process_ms"] = result["processes"]["ask_process_ms"]
+        result["start_to_first_reply_ms"] = result["processes"]["start_to_first_reply_ms"]
+    result["cpu_ms_per_update"] = {"bot": bot["cpu_ms_per_update"], "echo": echo["cpu_ms_per_update"]}
+    result["sql_statements_per_update"] = bot["sql_statements_per_update"]
     return result
 
 
@@ -237,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think-ms", type=float, default=0.0,
                         help="mean pause of a user before each update (default 0: every user sends the next "
                              "update as soon as the answer came, the closed loop of the targets)")
+    parser.add_argument("--export-cases", type=int, default=10_000,
+                        help="cases made through the real service for the export timings (bench/exports.py; "
+                             "default 10000, 0 skips them)")
+    parser.add_argument("--no-processes", dest="processes", action="store_false",
+                        help="skip the whole-process timings (bench/processes.py: bot.py ask, start to first reply)")
     args = parser.parse_args(argv)
     if args.users < 1:
         parser.error("--users must be at least 1")
@@ -253,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"echo: {e['updates_per_s']} updates/s, p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms")
         print(f"throughput {t['throughput_vs_echo']} × echo; targets: " +
               ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in t.items() if k != "throughput_vs_echo"))
+        print(f"CPU per update: bot {b['cpu_ms_per_update']} ms, echo {e['cpu_ms_per_update']} ms; "
+              f"{b['sql_statements_per_update']} SQL statements per update")
+        if "exports" in result:
+            print(f"exports: {json.dumps(result['exports'], ensure_ascii=False)}")
+        if "processes" in result:
+            print(f"processes: {json.dumps(result['processes'], ensure_ascii=False)}")
     problems = result["run"]["bot_api_problems"]
     if problems:
         print(f"Bot API problems: {problems}", file=sys.stderr)

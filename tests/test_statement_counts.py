@@ -8,7 +8,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import Session
 
-from bench.exports import StatementCounter, make_cases
+from bench.exports import make_cases
+from bench.sqlcount import StatementCounter
 from casework import staff
 from casework.export import export_docx, export_xlsx
 from casework.service import CaseService
