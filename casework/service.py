@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from conversation.idcard import check_id, mask_id, mask_phone
 from conversation.model import Notice, Reply, Who
+from conversation.result_view import routes
 from policy_kb.loader import load_kb
 from policy_kb.places import place_index
 from storage import crypto, repo
@@ -33,8 +34,10 @@ def lineage(place_name: str | None) -> list[str]:
 
 def office_of(result: dict[str, Any] | None) -> str | None:
     """The receiving office the knowledge base names, or None (the template says 乡镇（街道）民政办)."""
-    procedure = (result or {}).get("procedure") or []
-    return procedure[0]["office"] if procedure else None
+    if not result:
+        return None
+    route = routes(result)  # the procedure of this family's own route, as the result told them
+    return route[0]["office"].split("；")[0] if route else None
 
 
 class CaseService:
@@ -56,7 +59,8 @@ class CaseService:
         key = f"{who.user_key}:{state['nonce']}"
         existing = repo.case_by_key(s, idempotency_key=key)
         if existing is not None:  # a double tap, or a redelivered update: one case
-            return self._case_view(existing, result), []
+            alerted = existing.urgent and bool(repo.staff_for_place(s, lineage=lineage(existing.place)))
+            return self._case_view(existing, result, alerted=alerted), []
         ident = state["identity"]
         number, birth, _ = check_id(ident["child_id"])
         id_hash = crypto.lookup_hash(number)
@@ -89,7 +93,7 @@ class CaseService:
                     "reference": case.reference, "urgent": urgent, "place": place or case.region_input,
                     "danger": state.get("danger", []), "duplicate": case.duplicate_of,
                     "categories": [c["name"] for c in result.get("categories", [])]})))
-        return self._case_view(case, result), notices
+        return self._case_view(case, result, alerted=bool(urgent and notices)), notices
 
     def my_cases(self, *, who: Who) -> list[dict[str, Any]]:
         s = self.session
@@ -122,6 +126,9 @@ class CaseService:
         repo.audit(s, user_key=who.user_key, action="forget", detail=f"erased={erased} kept={kept}")
         return {"cases": erased, "kept": kept}
 
-    def _case_view(self, case: PreApplication, result: dict[str, Any]) -> dict[str, Any]:
+    def _case_view(self, case: PreApplication, result: dict[str, Any], *, alerted: bool) -> dict[str, Any]:
+        """`alerted`: an urgent case whose alert is on its way to at least one staff member of the
+        place.  Only then may the family be told that staff were alerted; an urgent case is marked
+        (`urgent`) either way, and the queues show urgent cases first."""
         return {"reference": case.reference, "duplicate": case.duplicate_of, "urgent": case.urgent,
-                "office": office_of(result)}
+                "alerted": alerted, "office": office_of(result)}

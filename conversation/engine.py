@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import yaml
 
 from conversation import questionnaire as qn
-from conversation import told
+from conversation import result_view, told
 from conversation.idcard import age_on, check_id, mask_id, mask_phone
 from conversation.model import Button, Input, Notice, Reply, Who, rows
 from zhtext.danger import detect_danger
@@ -181,22 +181,16 @@ def summary_reply(state: dict[str, Any]) -> Reply:
 # ---------------------------------------------------------------- results
 
 def result_replies(state: dict[str, Any], result: dict[str, Any]) -> list[Reply]:
-    sources = [Button(label("source_of", name=c["name"]), f"src:{i}") for i, c in enumerate(result["categories"])]
-    buttons = rows(sources, 1)
-    if result["documents"]:
-        buttons.append([Button(label("documents"), "docs")])
-    if result["categories"] or result.get("possible_categories"):
-        buttons.append([Button(label("file"), "file")])
-    buttons.append([Button(label("change_answers"), "summary"), Button(label("restart"), "restart")])
-    urgent = bool(state["urgent"] or result.get("urgent"))
-    return [Reply("result", {"r": result, "urgent": urgent, "hotlines": hotlines(result) if urgent else []}, buttons)]
+    """The short first result; the rest is behind its buttons (conversation/result_view.py)."""
+    return [result_view.result_reply(state, result, facts_of(state))]
 
 
 def docs_reply(state: dict[str, Any], result: dict[str, Any], edit: bool = False) -> Reply:
     docs = [{"name": d["name"], "detail": d["detail"], "grade": d.get("grade"),
              "have": state["docs"].get(str(i))} for i, d in enumerate(result["documents"])]
     buttons = [[Button(label("doc_tick", have=d["have"], name=d["name"]), f"doc:{i}")] for i, d in enumerate(docs)]
-    buttons.append([Button(label("file"), "file"), Button(label("back_to_result"), "result")])
+    buttons.append(([Button(label("file"), "file")] if result_view.can_file(result) else [])
+                   + [Button(label("back_to_result"), "result")])
     return Reply("documents", {"docs": docs}, buttons, edit=edit)
 
 
@@ -350,6 +344,8 @@ def _action(state: dict[str, Any], action: str, who: Who, services: Services | N
         if reply is None:
             return False
         out.replies.append(reply)
+    elif kind == "more" and stage in ("result", "documents") and arg in result_view.PAGES:
+        out.replies.append(result_view.page_reply(arg, state, result_of(facts_of(state)), facts_of(state)))
     elif kind == "docs" and stage in ("result", "documents"):
         state["stage"] = "documents"
         out.replies.append(docs_reply(state, result_of(facts_of(state))))
@@ -360,6 +356,8 @@ def _action(state: dict[str, Any], action: str, who: Who, services: Services | N
         state["docs"][arg] = not state["docs"].get(arg, False)
         out.replies.append(docs_reply(state, result, edit=True))
     elif kind == "file" and arg == "" and stage in ("result", "documents"):
+        if not result_view.can_file(result_of(facts_of(state))):
+            return False  # no office there reads pre-applications: the button was never offered
         _start_filing(state, out)
     elif kind == "file" and arg == "stop" and stage in ("consent", "identity", "confirm"):
         state["stage"], state["identity"], state["field"] = "result", {}, None
@@ -515,8 +513,8 @@ def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: b
     if buttons:
         return True
     if state["stage"] in ("result", "documents"):  # a short way back, not the whole result again
-        out.replies.append(Reply("go_on_after_result", {}, [[Button(label("see_result_again"), "result")],
-                                                            [Button(label("file"), "file")]]))
+        filing = [[Button(label("file"), "file")]] if result_view.can_file(result_of(facts_of(state))) else []
+        out.replies.append(Reply("go_on_after_result", {}, [[Button(label("see_result_again"), "result")]] + filing))
     else:
         _repeat(state, out)  # the role question starts the questionnaire; a question is asked again
     return True
