@@ -66,6 +66,12 @@ def first_clause(text: str) -> str:
     return re.split(r"[；;。]", text)[0].strip()
 
 
+def texts(items: list[Any] | None) -> list[str]:
+    """Notes given as strings or as {"text": …} objects (assumptions, time notes), deduplicated."""
+    out = [(i.get("text") if isinstance(i, dict) else i) for i in items or []]
+    return list(dict.fromkeys(t for t in out if t))
+
+
 def family_notes(notes: list[str]) -> list[str]:
     """The notes a family may read: layering remarks and editors' notes are left out."""
     return [n for n in notes if not EDITOR_NOTE.search(n) and "同属一类" not in n and "已由" not in n]
@@ -234,7 +240,8 @@ def _category_lines(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[
     yes = [{"name": c["name"], "why": plain_why(c.get("why") or c.get("summary", ""))}
            for c in result.get("categories", [])]
     maybe_all = [{"name": c["name"], "need": [m for m in c.get("missing", [])][:2],
-                  "more": max(0, len(c.get("missing", [])) - 2)}
+                  "more": max(0, len(c.get("missing", [])) - 2),
+                  "assumed": first_clause((texts(c.get("assumptions")) or [""])[0])}
                  for c in result.get("possible_categories", [])]
     return yes, maybe_all, len(maybe_all)
 
@@ -247,8 +254,8 @@ def view(result: dict[str, Any], facts: dict[str, Any] | None = None, *, urgent:
     now, later = ordered_entitlements(result, facts, urgent)
     route = routes(result)
     office = _office(route[0]["office"]) if route else None
-    time_notes = list(result.get("time_notes") or [])
-    assumptions = list(result.get("assumptions") or [])
+    time_notes = texts(result.get("time_notes"))
+    assumptions = texts(result.get("assumptions"))
 
     # the line budget: fixed parts first, then categories, then entitlements
     budget = FIRST_MESSAGE_LINES
@@ -302,8 +309,8 @@ def page(kind: str, result: dict[str, Any], facts: dict[str, Any] | None = None,
                 "maybe": result.get("possible_categories", []),
                 "near": result.get("near_misses", []),
                 "stacking": result.get("stacking", []),
-                "assumptions": list(result.get("assumptions") or []),
-                "time_notes": list(result.get("time_notes") or []),
+                "assumptions": texts(result.get("assumptions")),
+                "time_notes": texts(result.get("time_notes")),
                 "notes": family_notes(result.get("notes", []))}
     if kind == "steps":
         return {"routes": routes(result), "local": has_local_pack(result)}

@@ -17,10 +17,9 @@ from conversation.model import Input, Who
 from screening.engine import screen
 from templates import render_reply
 
-FAMILIES = []
-if SHARED:
-    FAMILIES += [pytest.param(p["facts"], id=p["id"])
-                 for p in yaml.safe_load((SHARED / "spec" / "personas.yaml").read_text("utf-8"))]
+PERSONAS = [pytest.param(p["facts"], id=p["id"])
+            for p in yaml.safe_load((SHARED / "spec" / "personas.yaml").read_text("utf-8"))] if SHARED else []
+FAMILIES = list(PERSONAS)
 for path in sorted((Path(__file__).parent / "cases").glob("*.yaml")):
     FAMILIES += [pytest.param(c["facts"], id=f"{path.stem}: {c['name']}")
                  for c in yaml.safe_load(path.read_text("utf-8")) or []]
@@ -80,3 +79,129 @@ def test_first_message_is_short_and_names_only_buttons_that_are_there(facts):
         if urgent:
             assert text.startswith("⚠") and "110" in text.split("\n")[0]
             assert "通知" not in text, "nobody has been alerted before a case is filed"
+
+
+# ---------------------------------------------------------------- through the engine
+
+WHO = Who(user_key="test:result")
+
+
+def assert_outcome_names_only_its_buttons(out) -> None:
+    labels = [b.label for r in out.replies for b in r.flat_buttons]
+    for reply in out.replies:
+        text = render_reply(reply)
+        for name in named_buttons(text):
+            assert any(name in lab for lab in labels), (name, labels, text)
+
+
+def drive(facts: dict) -> tuple[dict, list]:
+    """The conversation as `simulate` answers it, keeping every outcome."""
+    from conversation import questionnaire as qn
+    from conversation.simulate import _choice_for, _typed_for
+    outs = [step(None, Input.typed("/start"), who=WHO)]
+    state = outs[-1].state
+    for _ in range(80):
+        if state["stage"] == "role":
+            inp = Input.pressed("role:self")
+        elif state["stage"] == "questions":
+            q = qn.BY_ID[state["current"]]
+            if q["kind"] == "place":
+                inp = Input.typed(facts["region"])
+            elif q["kind"] == "choice":
+                answer = _choice_for(q, facts)
+                inp = Input.pressed(answer) if answer.startswith("c:") else Input.typed(answer)
+            else:
+                inp = Input.typed(_typed_for(q, facts))
+        elif state["stage"] == "summary":
+            inp = Input.pressed("result")
+        else:
+            break
+        outs.append(step(state, inp, who=WHO))
+        state = outs[-1].state
+    return state, outs
+
+
+@pytest.mark.parametrize("facts", PERSONAS)
+def test_no_message_of_a_whole_conversation_names_a_button_that_is_not_there(facts):
+    state, outs = drive(facts)
+    assert state["stage"] == "result"
+    for action in ["more:all", "more:steps", "more:sources", "docs", "doc:0", "result", "file", "file:stop",
+                   "result", "file", "consent:n", "summary", "result", "restart"]:
+        out = step(state, Input.pressed(action), who=WHO)
+        outs.append(out)
+        if not any(r.template == "stale_button" for r in out.replies):
+            state = out.state
+    for out in outs:
+        assert_outcome_names_only_its_buttons(out)
+    first = next(r for o in outs for r in o.replies if r.template == "result")
+    assert lines(render_reply(first)) <= rv.FIRST_MESSAGE_LINES
+
+
+def test_what_applies_at_18_waits_in_its_own_part_until_the_child_is_18():
+    young = {"region": "温岭", "child": {"age": 9, "hukou_local": True, "living": "relatives"},
+             "father": {"situations": ["deceased"]}, "mother": {"situations": ["deceased"]}}
+    result = screen(young)
+    now, later = rv.ordered_entitlements(result, young, False)
+    assert {e["name"] for e in later} >= {"孤儿成年后住房保障", "成年后就业帮扶"}
+    assert now[0]["kind"] == "基本生活" and now[0]["amount"], "the allowance and its amount first"
+    text = render_reply(rv.result_reply(new_state(), result, young))
+    head = text[:text.index("以后（成年后）")]
+    assert "成年后" not in head and "社会散居孤儿基本生活费补助：每年不低于" in head
+    grown = {**young, "child": {**young["child"], "age": 18, "school_stage": "senior"}}
+    _, later18 = rv.ordered_entitlements(screen(grown), grown, False)
+    assert not later18, "at 18 nothing is 'later' any more"
+
+
+def test_an_urgent_child_sees_protection_first():
+    facts = {"region": "通化", "child": {"age": 6, "hukou_local": True}, "safety": {"abused": True}}
+    now, _ = rv.ordered_entitlements(screen(facts), facts, True)
+    assert now[0]["kind"] in ("安全保护", "监护")
+
+
+def test_steps_only_for_the_routes_this_family_takes():
+    facts = {"region": "温岭", "child": {"age": 9, "hukou_local": True, "living": "relatives"},
+             "father": {"situations": ["deceased"]}, "mother": {"situations": ["deceased"]}}
+    names = [p["name"] for p in rv.routes(screen(facts))]
+    assert names == ["孤儿认定"], names
+
+
+def test_a_result_with_no_category_says_the_nearest_miss_whom_to_call_and_offers_to_file_anyway():
+    facts = {"region": "北京门头沟", "child": {"age": 10, "hukou_local": False}, "migrant": True,
+             "father": {"situations": ["works_away"]}, "mother": {"situations": ["works_away"]}}
+    result = screen(facts)
+    assert not result["categories"] and result["near_misses"]
+    reply = rv.result_reply(new_state(), result, facts)
+    text = render_reply(reply)
+    assert "还没有找到孩子符合的类别" in text
+    near = result["near_misses"][0]["name"]
+    one = [line for line in text.split("\n") if near in line]
+    assert one and "户籍" in one[0], "the nearest miss and what would change it, on one line"
+    assert "12345" in text
+    assert "点“提交预申请”" in text and "file" in rv.button_names(reply.buttons)
+
+
+def test_no_local_pack_no_pre_application_and_the_file_button_is_refused():
+    facts = {"region": "广州", "child": {"age": 9, "hukou_local": True}, "household": {"dibao": True}}
+    state, _ = drive(facts)
+    result = screen(facts)
+    assert not rv.can_file(result)
+    reply = rv.result_reply(state, result, facts)
+    assert "file" not in rv.button_names(reply.buttons)
+    assert "提交预申请" not in render_reply(reply) and "12345" in render_reply(reply)
+    out = step(state, Input.pressed("file"), who=WHO)
+    assert out.state["stage"] == "result" and any(r.template == "stale_button" for r in out.replies)
+    docs = step(state, Input.pressed("docs"), who=WHO)
+    assert "file" not in {b.action for r in docs.replies for b in r.flat_buttons}
+
+
+def test_editor_notes_never_reach_a_family():
+    facts = {"region": "重庆渝中", "child": {"age": 6, "hukou_local": True, "living": "relatives"},
+             "father": {"situations": ["deceased"]}, "mother": {"situations": ["deceased"]}}
+    result = screen(facts)
+    result["notes"] = [*result["notes"], "原件文号印刷受损（显示为“渝民规〔202517”），按渝民规〔2025〕17号记录。"]
+    state = new_state()
+    replies = [rv.result_reply(state, result, facts)] + [rv.page_reply(k, state, result, facts) for k in rv.PAGES]
+    text = "\n".join(render_reply(r) for r in replies)
+    assert "印刷受损" not in text and "文号" not in text
+    family = [n for n in result["notes"] if "印刷" not in n]
+    assert all(n in text for n in rv.family_notes(family)), "the notes meant for families are all there"
