@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     tongzhu_web_secret: str | None = Field(None, description="signs the web chat's session cookie and links "
                                            "(required in production; at least 16 random characters)")
     tongzhu_web_max_body: int = Field(16_384, description="largest request body the web app accepts, in bytes")
-    tongzhu_web_rate_session: float = Field(30, description="web chat posts a minute per session (bursts of 10)")
+    tongzhu_web_rate_session: float = Field(30, description="web chat posts a minute per session (bursts of 20)")
     tongzhu_web_rate_ip: float = Field(300, description="web requests a minute per IP address (many phones share one)")
 
     # --- WeChat Official Account (公众号) at /wechat/

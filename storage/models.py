@@ -165,3 +165,14 @@ class AuditLog(SQLModel, table=True):
     case_ref: str | None = Field(default=None, max_length=32)
     allowed: bool = True
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class ResumeCode(SQLModel, table=True):
+    """A short code shown to a family in the web chat: typed on another phone (or in another channel)
+    it goes on with the same conversation, under the same user key (web/resume.py)."""
+
+    __tablename__ = "resume_codes"
+
+    code: str = Field(primary_key=True, max_length=16)
+    user_key: str = Field(index=True, unique=True, max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)

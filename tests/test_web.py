@@ -47,7 +47,7 @@ def test_a_tap_and_typed_text_go_through_the_engine(client):
     assert "户口在哪个地方" in tapped.text and "我是孩子的家人" in tapped.text
     typed = client.post("/say", data={"csrf": token, "text": "温岭"}, headers={"HX-Request": "true"})
     assert typed.status_code == 200
-    assert typed.text.lstrip().startswith('<section class="turn">')  # htmx gets the new turn only
+    assert typed.text.lstrip().startswith('<section class="turn"')  # htmx gets the new turn only
     assert "<html" not in typed.text
     # a reload later goes on where the family is
     again = client.get("/")
@@ -90,8 +90,8 @@ def test_too_long_text_is_kept_and_explained(client):
 
 def test_rate_limit_per_session(client):
     token = csrf_of(client.get("/").text)
-    codes = [client.post("/tap", data={"csrf": token, "action": "resume|"}).status_code for _ in range(14)]
-    assert codes[:10] == [200] * 10
+    codes = [client.post("/tap", data={"csrf": token, "action": "resume|"}).status_code for _ in range(24)]
+    assert codes[:20] == [200] * 20
     assert 429 in codes
     limited = client.post("/say", data={"csrf": token, "text": "温岭"})
     assert limited.status_code == 429 and "温岭</textarea>" in limited.text
@@ -150,3 +150,37 @@ def test_body_limit_counts_a_streamed_body():
 
     sent = asyncio.run(run())
     assert sent[0]["status"] == 413 and "reached" not in seen
+
+
+def test_a_wrong_resume_code_is_explained_and_kept(client):
+    page = client.get("/")
+    token = csrf_of(page.text)
+    code = re.search(r'<b id="code">([^<]+)</b>', page.text).group(1)
+    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}", code)
+    wrong = client.post("/resume", data={"csrf": token, "code": "zzzz-zzzz"})
+    assert "没有找到这个接续码" in wrong.text and 'value="zzzz-zzzz"' in wrong.text
+    assert buttons_of(wrong.text)  # still where she was
+    assert re.search(r'<b id="code">([^<]+)</b>', wrong.text).group(1) == code
+
+
+def test_resume_codes_cannot_be_guessed_quickly(client):
+    token = csrf_of(client.get("/").text)
+    codes = [client.post("/resume", data={"csrf": token, "code": f"ABCD-EF{i:02d}"}).status_code for i in range(14)]
+    assert 429 in codes and codes[0] == 200
+
+
+def test_a_resume_code_links_another_channel(client, tmp_path):
+    from sqlmodel import Session
+
+    from conversation.model import Input
+    from conversation.session import handle
+    from web import resume
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    handle(engine=engine, services=None, user_key="wx:o6_bmjrPTlm6_2sgVt7hMZOPfL2M", inp=Input.pressed("role:self"))
+    with Session(engine) as session, session.begin():
+        code = resume.code_for(session, user_key="wx:o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
+        assert resume.code_for(session, user_key="wx:o6_bmjrPTlm6_2sgVt7hMZOPfL2M") == code
+    token = csrf_of(client.get("/").text)
+    page = client.post("/resume", data={"csrf": token, "code": " " + code[:4].lower() + " " + code[4:]})
+    assert "接着上次的地方" in page.text and "户口在哪个地方" in page.text

@@ -43,6 +43,7 @@ from conversation.session import handle
 from settings import get_settings
 from storage.db import is_sqlite
 from templates import TEMPLATES, render_html, render_reply
+from web import resume
 from web.security import RateLimiter, client_ip, csrf_ok, csrf_token, subkey, unsign
 
 log = logging.getLogger("tongzhu.web.chat")
@@ -74,7 +75,8 @@ class Chat:
         self.services = CaseService(engine=engine)
         # SQLite has one writer: one thread does the database work (no thread waits in its busy handler)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-sqlite") if is_sqlite(engine) else None
-        self.per_session = RateLimiter(per_minute=settings.tongzhu_web_rate_session, burst=10)
+        self.per_session = RateLimiter(per_minute=settings.tongzhu_web_rate_session, burst=20)
+        self.resume_attempts = RateLimiter(per_minute=2, burst=10)  # per IP: codes cannot be guessed
         self.per_ip = RateLimiter(per_minute=settings.tongzhu_web_rate_ip,
                                   burst=max(20, int(settings.tongzhu_web_rate_ip // 4)))
 
@@ -119,13 +121,31 @@ class Chat:
         return uid
 
     # ------------------------------------------------------------ pages
-    def render(self, request: Request, *, turn: dict[str, Any] | None, status: int = 200,
-               draft: str = "", notice: str | None = None) -> Response:
+    def _code(self, *, user_key: str) -> str:
+        from sqlmodel import Session
+
+        with Session(self.engine) as session, session.begin():
+            return resume.code_for(session, user_key=user_key)
+
+    async def code(self, request: Request) -> str | None:
+        """The family's resume code (kept in the session cookie once made)."""
+        user_key = self.user_key(request, create=False)
+        if user_key is None:
+            return None
+        if request.session.get("code_of") != user_key or not request.session.get("code"):
+            request.session["code"] = await self.db(self._code, user_key=user_key)
+            request.session["code_of"] = user_key
+        return resume.display(request.session["code"])
+
+    async def render(self, request: Request, *, turn: dict[str, Any] | None, status: int = 200,
+                     draft: str = "", notice: str | None = None, code_draft: str = "") -> Response:
         """The whole page (no JavaScript) or, for htmx, only the new turn."""
         turn = turn or {"said": None, "replies": []}
         turn.setdefault("notice", notice)
+        turn["id"] = secrets.token_hex(4)
         context = {"csrf": csrf_token(request), "turn": turn, "draft": draft, "base": request.scope.get("root_path", ""),
-                   "max_text": MAX_TEXT}
+                   "max_text": MAX_TEXT, "code": await self.code(request), "code_draft": code_draft,
+                   "unread": 0}
         if request.headers.get("hx-request") == "true":
             return HTMLResponse(render_html("web/_turn.html.j2", **context), status_code=status)
         return HTMLResponse(render_html("web/page.html.j2", **context), status_code=status,
@@ -133,7 +153,7 @@ class Chat:
 
     async def index(self, request: Request) -> Response:
         if not self.per_ip.allow(client_ip(request)):
-            return self.render(request, turn=None, status=429, notice="slow_down")
+            return await self.render(request, turn=None, status=429, notice="slow_down")
         notice = None
         token = request.query_params.get("openid")
         if token:
@@ -151,7 +171,7 @@ class Chat:
         else:
             inp = Input.typed("/start")
         replies = await self.step(user_key, inp)
-        return self.render(request, turn={"said": None, "replies": [reply_view(r) for r in replies]}, notice=notice)
+        return await self.render(request, turn={"said": None, "replies": [reply_view(r) for r in replies]}, notice=notice)
 
     async def _guarded(self, request: Request) -> tuple[Any, str, Response | None]:
         """The posted form and the user key, or the response refusing the post (CSRF, rate limits).
@@ -160,11 +180,11 @@ class Chat:
         draft = str(form.get("text") or "")[:MAX_TEXT * 2]
         if not csrf_ok(request, form):
             replies = await self._current(request)
-            return form, "", self.render(request, turn={"said": None, "replies": replies}, status=403,
+            return form, "", await self.render(request, turn={"said": None, "replies": replies}, status=403,
                                          draft=draft, notice="csrf")
         user_key = self.user_key(request)
         if not self.per_ip.allow(client_ip(request)) or not self.per_session.allow(user_key):
-            return form, user_key, self.render(request, turn=None, status=429, draft=draft, notice="slow_down")
+            return form, user_key, await self.render(request, turn=None, status=429, draft=draft, notice="slow_down")
         return form, user_key, None
 
     async def _current(self, request: Request) -> list[dict[str, Any]]:
@@ -180,11 +200,11 @@ class Chat:
             return refused
         text = str(form.get("text") or "").strip()
         if not text:
-            return self.render(request, turn={"said": None, "replies": []}, notice="empty")
+            return await self.render(request, turn={"said": None, "replies": []}, notice="empty")
         if len(text) > MAX_TEXT:
-            return self.render(request, turn={"said": None, "replies": []}, status=422, draft=text, notice="too_long")
+            return await self.render(request, turn={"said": None, "replies": []}, status=422, draft=text, notice="too_long")
         replies = await self.step(user_key, Input.typed(text))
-        return self.render(request, turn={"said": text, "replies": [reply_view(r) for r in replies]})
+        return await self.render(request, turn={"said": text, "replies": [reply_view(r) for r in replies]})
 
     async def tap(self, request: Request) -> Response:
         form, user_key, refused = await self._guarded(request)
@@ -192,9 +212,33 @@ class Chat:
             return refused
         action, _, label = str(form.get("action") or "").partition("|")
         if not action or len(action) > 64:
-            return self.render(request, turn={"said": None, "replies": await self._current(request)})
+            return await self.render(request, turn={"said": None, "replies": await self._current(request)})
         replies = await self.step(user_key, Input.pressed(action))
-        return self.render(request, turn={"said": label[:200] or None, "replies": [reply_view(r) for r in replies]})
+        return await self.render(request, turn={"said": label[:200] or None, "replies": [reply_view(r) for r in replies]})
+
+    def _owner(self, *, code: str) -> str | None:
+        from sqlmodel import Session
+
+        with Session(self.engine) as session:
+            return resume.user_key_for(session, code=code)
+
+    async def resume(self, request: Request) -> Response:
+        """A resume code typed here: this browser goes on with that family's conversation."""
+        form, _, refused = await self._guarded(request)
+        if refused:
+            return refused
+        typed = str(form.get("code") or "")[:32]
+        if not self.resume_attempts.allow(client_ip(request)):
+            return await self.render(request, turn={"said": None, "replies": await self._current(request)},
+                                     status=429, notice="slow_down", code_draft=typed)
+        owner = await self.db(self._owner, code=typed)
+        if owner is None:
+            return await self.render(request, turn={"said": None, "replies": await self._current(request)},
+                                     notice="code_unknown", code_draft=typed)
+        request.session["uid"] = owner
+        replies = await self.step(owner, Input.pressed("resume"))
+        return await self.render(request, turn={"said": None, "replies": [reply_view(r) for r in replies]},
+                                 notice="resumed")
 
 
 def create_chat_app(*, engine: Engine) -> Starlette:
@@ -202,6 +246,6 @@ def create_chat_app(*, engine: Engine) -> Starlette:
     settings = get_settings()
     return Starlette(
         routes=[Route("/", chat.index, methods=["GET"]), Route("/say", chat.say, methods=["POST"]),
-                Route("/tap", chat.tap, methods=["POST"])],
+                Route("/tap", chat.tap, methods=["POST"]), Route("/resume", chat.resume, methods=["POST"])],
         middleware=[Middleware(SessionMiddleware, secret_key=subkey("web-session"), session_cookie="tz_chat",
                                max_age=SESSION_DAYS * 86400, same_site="lax", https_only=settings.production)])

@@ -3,7 +3,7 @@
 document.addEventListener("htmx:afterSwap", function (e) {
   if (e.detail.target && e.detail.target.id === "log") {
     var turns = document.querySelectorAll("#log .turn");
-    if (turns.length) turns[turns.length - 1].scrollIntoView({behavior: "smooth", block: "start"});
+    if (turns.length) turns[turns.length - 1].scrollIntoView({block: "start"});
   }
 });
 document.addEventListener("htmx:afterRequest", function (e) {
