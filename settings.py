@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # --- the web app (`python bot.py web`): family chat at /, WeChat at /wechat, desk at /desk
     tongzhu_web_secret: str | None = Field(None, description="signs the web chat's session cookie and links "
                                            "(required in production; at least 16 random characters)")
+    tongzhu_web_public_url: str | None = Field(None, description="the web chat's public address (https://…), "
+                                               "for links other channels hand out (web/links.py)")
     tongzhu_web_max_body: int = Field(16_384, description="largest request body the web app accepts, in bytes")
     tongzhu_web_rate_session: float = Field(30, description="web chat posts a minute per session (bursts of 20)")
     tongzhu_web_rate_ip: float = Field(300, description="web requests a minute per IP address (many phones share one)")

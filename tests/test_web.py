@@ -114,11 +114,18 @@ def test_signed_values_refuse_forgery_and_other_purposes():
     assert unsign("o6_bmjrPTlm6_2sgVt7hMZOPfL2M", purpose="wx-openid") is None
 
 
-def test_openid_link_continues_the_wechat_conversation_and_a_bare_openid_does_not(client):
+def test_openid_link_continues_the_wechat_conversation_and_a_bare_openid_does_not(client, tmp_path):
+    from conversation.model import Input
+    from conversation.session import handle
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    handle(engine=engine, services=None, user_key="wx:o6_bmjrPTlm6_2sgVt7hMZOPfL2M", inp=Input.pressed("role:self"))
     bare = client.get("/", params={"openid": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"})
-    assert "链接已经过期" in bare.text
-    signed = client.get("/", params={"openid": sign("o6_bmjrPTlm6_2sgVt7hMZOPfL2M", purpose="wx-openid")})
-    assert "链接已经过期" not in signed.text
+    assert "链接已经过期" in bare.text and "户口在哪个地方" not in bare.text
+    from web.links import openid_link
+
+    signed = client.get(openid_link("o6_bmjrPTlm6_2sgVt7hMZOPfL2M", base_url=""))
+    assert "链接已经过期" not in signed.text and "户口在哪个地方" in signed.text
 
 
 def test_body_limit_counts_a_streamed_body():

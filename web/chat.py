@@ -44,13 +44,13 @@ from settings import get_settings
 from storage.db import is_sqlite
 from templates import TEMPLATES, render_html, render_reply
 from web import resume
+from web.links import OPENID_LINK_DAYS, OPENID_PURPOSE
 from web.security import RateLimiter, client_ip, csrf_ok, csrf_token, subkey, unsign
 
 log = logging.getLogger("tongzhu.web.chat")
 
 MAX_TEXT = 500  # characters of one typed message
 SESSION_DAYS = 90
-OPENID_LINK_DAYS = 7
 USER_KEY = re.compile(r"(web|wx|tg|console):[A-Za-z0-9_\-.:@]{1,58}")
 REF = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
@@ -157,7 +157,7 @@ class Chat:
         notice = None
         token = request.query_params.get("openid")
         if token:
-            openid = unsign(token, purpose="wx-openid", max_age=OPENID_LINK_DAYS * 86400)
+            openid = unsign(token, purpose=OPENID_PURPOSE, max_age=OPENID_LINK_DAYS * 86400)
             if openid and re.fullmatch(r"[A-Za-z0-9_\-]{6,56}", openid):
                 request.session["uid"] = "wx:" + openid
             else:
