@@ -191,3 +191,12 @@ def test_a_resume_code_links_another_channel(client, tmp_path):
     token = csrf_of(client.get("/").text)
     page = client.post("/resume", data={"csrf": token, "code": " " + code[:4].lower() + " " + code[4:]})
     assert "接着上次的地方" in page.text and "户口在哪个地方" in page.text
+
+
+def test_behind_a_proxy_the_public_address_is_the_same_origin(client, monkeypatch):
+    token = csrf_of(client.get("/").text)
+    refused = client.post("/say", data={"csrf": token, "text": "温岭"}, headers={"Origin": "https://tongzhu.example.org"})
+    assert refused.status_code == 403
+    monkeypatch.setenv("TONGZHU_WEB_PUBLIC_URL", "https://tongzhu.example.org")
+    allowed = client.post("/say", data={"csrf": token, "text": "温岭"}, headers={"Origin": "https://tongzhu.example.org"})
+    assert allowed.status_code == 200

@@ -116,8 +116,12 @@ def same_origin(request: Request) -> bool:
         return False
     origin = request.headers.get("origin")
     if origin and origin != "null":
-        host = request.headers.get("host", "")
-        if urlsplit(origin).netloc != host:
+        # behind a reverse proxy the Host header may be the proxy's upstream: the public address counts too
+        allowed = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
+        public = get_settings().tongzhu_web_public_url
+        if public:
+            allowed.add(urlsplit(public).netloc)
+        if urlsplit(origin).netloc not in allowed - {""}:
             return False
     return True
 
