@@ -191,7 +191,7 @@ def docs_reply(state: dict[str, Any], result: dict[str, Any], edit: bool = False
     buttons = [[Button(label("doc_tick", have=d["have"], name=d["name"]), f"doc:{i}")] for i, d in enumerate(docs)]
     buttons.append(([Button(label("file"), "file")] if result_view.can_file(result) else [])
                    + [Button(label("back_to_result"), "result")])
-    return Reply("documents", {"docs": docs}, buttons, edit=edit)
+    return Reply("documents", {"docs": docs, "can_file": result_view.can_file(result)}, buttons, edit=edit)
 
 
 def source_reply(result: dict[str, Any], index: int) -> Reply | None:

@@ -192,6 +192,7 @@ def test_no_local_pack_no_pre_application_and_the_file_button_is_refused():
     assert out.state["stage"] == "result" and any(r.template == "stale_button" for r in out.replies)
     docs = step(state, Input.pressed("docs"), who=WHO)
     assert "file" not in {b.action for r in docs.replies for b in r.flat_buttons}
+    assert all("预申请" not in render_reply(r) for r in docs.replies), "no pre-application is promised there"
 
 
 def test_editor_notes_never_reach_a_family():
