@@ -281,8 +281,9 @@ class FakeWeChat:
         return self.post(openid, fields, **kw)
 
     def post(self, openid: str, fields: dict[str, Any], *, aes: bool = False, msg_id: int | None = None,
-             token: str | None = None) -> Delivery:
-        """Post one message as WeChat does; `msg_id` repeats an earlier message (WeChat's retry)."""
+             token: str | None = None, via: httpx.Client | None = None) -> Delivery:
+        """Post one message as WeChat does; `msg_id` repeats an earlier message (WeChat's retry);
+        `via` posts on that client's connection (e.g. one pinned to a worker)."""
         fields = {"ToUserName": self.account, "FromUserName": openid, "CreateTime": str(int(self.now())),
                   **fields}
         if fields["MsgType"] != "event":
@@ -299,7 +300,7 @@ class FakeWeChat:
             params.update(encrypt_type="aes", msg_signature=wrapped["MsgSignature"])
             xml = xmltodict.unparse({"xml": {"ToUserName": self.account, "Encrypt": wrapped["Encrypt"]}},
                                     full_document=False)
-        response = self._http.post(self.url, params=params, content=xml.encode("utf-8"),
+        response = (via or self._http).post(self.url, params=params, content=xml.encode("utf-8"),
                                    headers={"Content-Type": "text/xml"})
         return self._passive(openid, fields, response, aes)
 
