@@ -19,7 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import yaml
 
@@ -31,6 +31,11 @@ from zhtext.danger import detect_danger
 from policy_kb.loader import load_kb
 from templates import label
 from policy_kb.places import place_index
+from zhtext.normal import bare, normalise
+from zhtext.places import place_phrase, resolve_place
+from zhtext.relations import relation
+from zhtext.yesno import polarity
+from conversation import answers as typed_answers
 from screening.engine import screen
 from screening.facts import FactsError
 from settings import get_settings
@@ -109,12 +114,24 @@ def hotlines(result: dict[str, Any] | None = None) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- asking
 
+TYPICAL_QUESTIONS = 9  # before the place is known: what a family answers on the way (python -m conversation.simulate)
+
+
 def _progress(state: dict[str, Any], facts: dict[str, Any], result: dict[str, Any] | None) -> tuple[int, int]:
+    """(this step, about how many steps): the estimate may shrink at once but grows by at most one
+    between steps, so a family never sees 约10步 turn into 约25步."""
     done = len(state["asked"]) + 1  # the role question counts as step 1
     left = len(qn.open_questions(state, facts, result))
     if "region" not in state["answers"]:
-        left = max(left, 8)  # before the place is known, a typical family answers about eight
-    return done + 1, done + left + 1  # + the summary
+        left = max(left, TYPICAL_QUESTIONS)
+    step, total = done + 1, done + left + 1  # + the summary
+    shown = state.get("total")
+    if shown is not None and not state["editing"]:
+        total = min(total, shown + 1)
+    total = max(total, step + 1)
+    if not state["editing"]:
+        state["total"] = total
+    return step, total
 
 
 def ask_question(state: dict[str, Any], q: dict[str, Any], facts: dict[str, Any],
@@ -131,6 +148,12 @@ def ask_question(state: dict[str, Any], q: dict[str, Any], facts: dict[str, Any]
                               "previous": previous["label"] if previous else None},
                  rows(buttons, 2 if len(buttons) > 3 else 1) + ([nav] if nav else []),
                  numbered=q["kind"] == "choice")
+
+
+def clarify_question(state: dict[str, Any], q: dict[str, Any], said: str, indexes: list[int]) -> Reply:
+    """One short clarifying question: only the choices the typed word could mean."""
+    buttons = [Button(q["choices"][i]["label"], f"c:{q['id']}:{i}") for i in indexes]
+    return Reply("clarify", {"said": said[:20], "prompt": q["prompt"]}, rows(buttons, 1))
 
 
 def ask_role() -> Reply:
@@ -293,7 +316,10 @@ def _answer_question(state: dict[str, Any], q: dict[str, Any], answer: dict[str,
     if q["id"] not in state["asked"]:
         state["asked"].append(q["id"])
     if q["id"] == "region":
-        match = place_index(load_kb()).resolve(answer["set"]["region"])
+        match = resolve_place(answer["set"]["region"])
+        plain = place_index(load_kb()).resolve(answer["set"]["region"])
+        if match.node is not None and plain.node is not match.node:  # 重庆齐江: the district, not the city
+            answer["set"]["region"] = match.node.name
         state["place"] = {"name": match.node.name, "how": match.how} if match.node else None
         if match.node is None:
             out.replies.append(Reply("place_unknown", {"place": answer["set"]["region"],
@@ -306,99 +332,221 @@ def _answer_question(state: dict[str, Any], q: dict[str, Any], answer: dict[str,
     state["editing"] = False
 
 
-def _action(state: dict[str, Any], action: str, who: Who, services: Services | None, out: Outcome) -> bool:
-    """Handle a button; False when the button is stale (from an older message)."""
-    kind, _, arg = action.partition(":")
-    stage = state["stage"]
-    if kind == "role" and stage == "role":
-        state["acting"], state["stage"] = ("family" if arg == "family" else "self"), "questions"
-        _next(state, out)
-    elif kind == "c" and stage == "questions":
-        qid, _, index = arg.rpartition(":")
-        if qid != state["current"] or not index.isdigit():
-            return False
-        answer = qn.choice_answer(qn.BY_ID[qid], int(index))
-        if answer is None:
-            return False
-        _answer_question(state, qn.BY_ID[qid], answer, out)
-        _next(state, out)
-    elif kind == "back":
-        _back(state, out)
-    elif kind == "summary" and state["asked"]:
-        out.replies.append(summary_reply(state))
-        if stage == "questions" and state["current"]:
-            _ask_current(state, out)  # a look at the answers so far, then on with the same question
-        else:
-            state["stage"] = "summary"
-    elif kind == "edit" and arg in state["answers"] and stage in ("summary", "result", "questions"):
-        state["stage"], state["current"], state["editing"] = "questions", arg, True
-        _ask_current(state, out)
-    elif kind == "result" and stage in ("summary", "result", "documents"):
-        result = result_of(facts_of(state))
-        if result is None:
-            return False
-        state["stage"] = "result"
-        out.replies.extend(result_replies(state, result))
-    elif kind == "src" and stage in ("result", "documents", "filed") and arg.isdigit():
-        reply = source_reply(result_of(facts_of(state)) or {"categories": []}, int(arg))
-        if reply is None:
-            return False
-        out.replies.append(reply)
-    elif kind == "more" and stage in ("result", "documents") and arg in result_view.PAGES:
-        out.replies.append(result_view.page_reply(arg, state, result_of(facts_of(state)), facts_of(state)))
-    elif kind == "docs" and stage in ("result", "documents"):
-        state["stage"] = "documents"
-        out.replies.append(docs_reply(state, result_of(facts_of(state))))
-    elif kind == "doc" and stage == "documents" and arg.isdigit():
-        result = result_of(facts_of(state))
-        if int(arg) >= len(result["documents"]):
-            return False
-        state["docs"][arg] = not state["docs"].get(arg, False)
-        out.replies.append(docs_reply(state, result, edit=True))
-    elif kind == "file" and arg == "" and stage in ("result", "documents"):
+@dataclass
+class Press:
+    """A button press being handled: the state, the action's argument, who pressed it, the services."""
+
+    state: dict[str, Any]
+    arg: str
+    who: Who
+    services: Services | None
+    out: Outcome
+
+
+Handler = Callable[[Press], bool]  # False: the button is stale (from an older message)
+ANY = "*"
+QUESTIONNAIRE_STAGES = ("summary", "result", "questions")
+RESULT_STAGES = ("result", "documents")
+FILING_STAGES = ("consent", "identity", "confirm")
+
+
+def _on_role(p: Press) -> bool:
+    p.state["acting"], p.state["stage"] = ("family" if p.arg == "family" else "self"), "questions"
+    _next(p.state, p.out)
+    return True
+
+
+def _on_choice(p: Press) -> bool:
+    qid, _, index = p.arg.rpartition(":")
+    if qid != p.state["current"] or not index.isdigit():
+        return False
+    answer = qn.choice_answer(qn.BY_ID[qid], int(index))
+    if answer is None:
+        return False
+    _answer_question(p.state, qn.BY_ID[qid], answer, p.out)
+    _next(p.state, p.out)
+    return True
+
+
+def _on_back(p: Press) -> bool:
+    _back(p.state, p.out)
+    return True
+
+
+def _on_summary(p: Press) -> bool:
+    state = p.state
+    if not state["asked"]:
+        return False
+    p.out.replies.append(summary_reply(state))
+    if state["stage"] == "questions" and state["current"]:
+        _ask_current(state, p.out)  # a look at the answers so far, then on with the same question
+    else:
+        state["stage"] = "summary"
+    return True
+
+
+def _on_edit(p: Press) -> bool:
+    if p.arg not in p.state["answers"] or p.arg not in qn.BY_ID:
+        return False
+    p.state["stage"], p.state["current"], p.state["editing"] = "questions", p.arg, True
+    _ask_current(p.state, p.out)
+    return True
+
+
+def _on_result(p: Press) -> bool:
+    result = result_of(facts_of(p.state))
+    if result is None:
+        return False
+    p.state["stage"] = "result"
+    p.out.replies.extend(result_replies(p.state, result))
+    return True
+
+
+def _on_source(p: Press) -> bool:
+    if not p.arg.isdigit():
+        return False
+    reply = source_reply(result_of(facts_of(p.state)) or {"categories": []}, int(p.arg))
+    if reply is None:
+        return False
+    p.out.replies.append(reply)
+    return True
+
+
+def _on_more(p: Press) -> bool:
+    if p.arg not in result_view.PAGES:
+        return False
+    facts = facts_of(p.state)
+    p.out.replies.append(result_view.page_reply(p.arg, p.state, result_of(facts), facts))
+    return True
+
+
+def _on_docs(p: Press) -> bool:
+    p.state["stage"] = "documents"
+    p.out.replies.append(docs_reply(p.state, result_of(facts_of(p.state))))
+    return True
+
+
+def _on_doc(p: Press) -> bool:
+    result = result_of(facts_of(p.state))
+    if not p.arg.isdigit() or int(p.arg) >= len(result["documents"]):
+        return False
+    p.state["docs"][p.arg] = not p.state["docs"].get(p.arg, False)
+    p.out.replies.append(docs_reply(p.state, result, edit=True))
+    return True
+
+
+def _on_file(p: Press) -> bool:
+    state, arg = p.state, p.arg
+    if arg == "" and state["stage"] in RESULT_STAGES:
         if not result_view.can_file(result_of(facts_of(state))):
             return False  # no office there reads pre-applications: the button was never offered
-        _start_filing(state, out)
-    elif kind == "file" and arg == "stop" and stage in ("consent", "identity", "confirm"):
+        _start_filing(state, p.out)
+    elif arg == "stop" and state["stage"] in FILING_STAGES:
         state["stage"], state["identity"], state["field"] = "result", {}, None
-        out.replies.append(Reply("filing_stopped", {}, [[Button(label("back_to_result"), "result")]]))
-    elif kind == "file" and arg == "redo" and stage == "confirm":
+        p.out.replies.append(Reply("filing_stopped", {}, [[Button(label("back_to_result"), "result")]]))
+    elif arg == "redo" and state["stage"] == "confirm":
         state["identity"] = {}
-        _ask_next_field(state, out)
-    elif kind == "consent" and stage == "consent":
-        if arg == "y":
-            _ask_next_field(state, out)
-        else:
-            state["stage"] = "result"
-            out.replies.append(Reply("filing_stopped", {}, [[Button(label("back_to_result"), "result")]]))
-    elif kind == "f" and stage == "identity":
-        fid, _, index = arg.rpartition(":")
-        f = FILING_BY_ID.get(fid)
-        if f is None or fid != state["field"] or not index.isdigit() or int(index) >= len(f.get("choices", [])):
-            return False
-        state["identity"][fid] = f["choices"][int(index)]
-        _ask_next_field(state, out)
-    elif kind == "submit" and stage == "confirm":
-        _submit(state, who, services, out)
-    elif kind == "submit" and stage == "filed":
-        out.replies.append(Reply("already_filed", {"reference": state["filed"][-1]}))
-    elif kind == "intake" and arg == "show" and state.get("offer") and stage != "filed":
-        _propose(state, state.pop("offer"), out)
-    elif kind == "intake" and stage == "intake" and state.get("proposed"):
-        _confirm_intake(state, arg == "y", out)
-    elif kind == "drop" and arg == "intake" and arg in state["answers"] and stage in ("summary", "result", "questions"):
-        state["asked"].remove(arg)
-        state["answers"].pop(arg)
-        _next(state, out)
-    elif kind == "resume":
-        _repeat(state, out)
-    elif kind == "status":
-        _status(who, services, out)
-    elif kind == "restart":
-        _restart(state, out)
+        _ask_next_field(state, p.out)
     else:
         return False
     return True
+
+
+def _on_consent(p: Press) -> bool:
+    if p.arg == "y":
+        _ask_next_field(p.state, p.out)
+    else:
+        p.state["stage"] = "result"
+        p.out.replies.append(Reply("filing_stopped", {}, [[Button(label("back_to_result"), "result")]]))
+    return True
+
+
+def _on_field(p: Press) -> bool:
+    state = p.state
+    fid, _, index = p.arg.rpartition(":")
+    f = FILING_BY_ID.get(fid)
+    if f is None or fid != state["field"] or not index.isdigit() or int(index) >= len(f.get("choices", [])):
+        return False
+    state["identity"][fid] = f["choices"][int(index)]
+    _ask_next_field(state, p.out)
+    return True
+
+
+def _on_submit(p: Press) -> bool:
+    _submit(p.state, p.who, p.services, p.out)
+    return True
+
+
+def _on_submit_again(p: Press) -> bool:
+    p.out.replies.append(Reply("already_filed", {"reference": p.state["filed"][-1]}))
+    return True
+
+
+def _on_intake(p: Press) -> bool:
+    state = p.state
+    if p.arg == "show" and state.get("offer") and state["stage"] != "filed":
+        _propose(state, state.pop("offer"), p.out)
+    elif p.arg in ("y", "n") and state["stage"] == "intake" and state.get("proposed"):
+        _confirm_intake(state, p.arg == "y", p.out)
+    else:
+        return False
+    return True
+
+
+def _on_drop(p: Press) -> bool:
+    if p.arg != "intake" or p.arg not in p.state["answers"]:
+        return False
+    p.state["asked"].remove(p.arg)
+    p.state["answers"].pop(p.arg)
+    _next(p.state, p.out)
+    return True
+
+
+def _on_resume(p: Press) -> bool:
+    _repeat(p.state, p.out)
+    return True
+
+
+def _on_status(p: Press) -> bool:
+    _status(p.who, p.services, p.out)
+    return True
+
+
+def _on_restart(p: Press) -> bool:
+    _restart(p.state, p.out)
+    return True
+
+
+# (kind of button, stage) → handler; ANY: in every stage. A press not in the table is stale.
+ACTIONS: dict[tuple[str, str], Handler] = {
+    ("role", "role"): _on_role,
+    ("c", "questions"): _on_choice,
+    ("back", ANY): _on_back,
+    ("summary", ANY): _on_summary,
+    **{("edit", s): _on_edit for s in QUESTIONNAIRE_STAGES},
+    **{("result", s): _on_result for s in ("summary", "result", "documents")},
+    **{("src", s): _on_source for s in ("result", "documents", "filed")},
+    **{("more", s): _on_more for s in RESULT_STAGES},
+    **{("docs", s): _on_docs for s in RESULT_STAGES},
+    ("doc", "documents"): _on_doc,
+    **{("file", s): _on_file for s in RESULT_STAGES + FILING_STAGES},
+    ("consent", "consent"): _on_consent,
+    ("f", "identity"): _on_field,
+    ("submit", "confirm"): _on_submit,
+    ("submit", "filed"): _on_submit_again,
+    ("intake", ANY): _on_intake,
+    **{("drop", s): _on_drop for s in QUESTIONNAIRE_STAGES},
+    ("resume", ANY): _on_resume,
+    ("status", ANY): _on_status,
+    ("restart", ANY): _on_restart,
+}
+
+
+def _action(state: dict[str, Any], action: str, who: Who, services: Services | None, out: Outcome) -> bool:
+    """Handle a button through ACTIONS; False when the button is stale (from an older message)."""
+    kind, _, arg = action.partition(":")
+    handler = ACTIONS.get((kind, state["stage"])) or ACTIONS.get((kind, ANY))
+    return bool(handler and handler(Press(state, arg, who, services, out)))
 
 
 def _restart(state: dict[str, Any], out: Outcome) -> None:
@@ -453,30 +601,69 @@ def _repeat(state: dict[str, Any], out: Outcome) -> None:
                                  [[Button(label("status"), "status")], [Button(label("restart_other_child"), "restart")]]))
 
 
+VOLUNTEER_WORDS = ("儿童主任", "督导", "社工", "志愿者", "帮别人", "帮一户", "帮人", "村干部", "网格员", "工作人员", "老师")
+SELF_WORDS = ("家人", "家属", "监护人", "自己家", "我家", "我的孩子", "我孙", "我外孙", "自己的孩子")
+TYPED_YES_NO = {"consent": ("consent:y", "consent:n"), "intake": ("intake:y", "intake:n"),
+                "confirm": ("submit", None)}
+TYPED_WORDS = {"confirm": {"提交": "submit", "确认": "submit", "确定": "submit", "交": "submit", "重新填": "file:redo",
+                           "重填": "file:redo", "不提交": "file:stop", "不交了": "file:stop"},
+               "consent": {"同意": "consent:y", "愿意": "consent:y", "不同意": "consent:n", "不愿意": "consent:n"},
+               "role": {}}
+
+
+def _label_key(text: str) -> str:
+    return re.sub(r"[^\w]", "", normalise(text))
+
+
+def _typed_button(state: dict[str, Any], text: str) -> str | None:
+    """A button's label typed ("改答案", "要带的材料", "同意"): the button pressed, when exactly one fits."""
+    key = _label_key(text)
+    if len(key) < 2:
+        return None
+    labels = [(_label_key(lbl), action) for lbl, action in state.get("labels", [])]
+    exact = [a for k, a in labels if k == key]
+    if exact:
+        return exact[0]
+    near = {a for k, a in labels if k.startswith(key) or len(k) >= 2 and key.startswith(k) and len(key) - len(k) <= 2}
+    if len(near) == 1:
+        return near.pop()
+    inside = {a for k, a in labels if key in k and len(key) >= 3}
+    return inside.pop() if len(inside) == 1 else None
+
+
+def _typed_stage_word(state: dict[str, Any], text: str) -> str | None:
+    """Words that answer the stage's buttons: 同意 at consent, 提交 at the confirmation, 对/不对 at a proposal."""
+    stage = state["stage"]
+    word = bare(text)
+    action = TYPED_WORDS.get(stage, {}).get(word)
+    if action:
+        return action
+    if stage in TYPED_YES_NO:
+        yes_no = polarity(text)
+        if yes_no is not None:
+            return TYPED_YES_NO[stage][0 if yes_no else 1]
+    if stage == "role":
+        if any(w in word for w in VOLUNTEER_WORDS):
+            return "role:family"
+        if relation(text) or any(w in word for w in SELF_WORDS) or polarity(text):
+            return "role:self"
+    return None
+
+
 def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None, out: Outcome) -> None:
     stage = state["stage"]
+    action = _typed_stage_word(state, text) if not told.proposed(text) or stage != "role" else None
+    if action is None and stage not in ("questions", "identity"):
+        action = _typed_button(state, text)
+    if action is not None:
+        if _action(state, action, who, services, out):
+            return
     if stage == "questions" and state["current"]:
-        q = qn.BY_ID[state["current"]]
-        if q["kind"] == "place":
-            if not text or len(text) > 60 or not re.search(r"[^\W\d_]", text):  # a place has letters
-                out.replies.append(Reply("place_invalid"))
-                _repeat(state, out)
-                return
-            _answer_question(state, q, {"label": text, "set": {"region": text}}, out)
-            _next(state, out)
-            return
-        answer, error = qn.parse_answer(q, text)
-        if answer is None:
-            if len(text) >= 4 and _free_text(state, text, out, confident_only=True):
-                return
-            if not out.replies:  # a danger message already answered it; just ask again
-                out.replies.append(Reply(error, {"choices": [c["label"] for c in q.get("choices", [])]}))
-            _repeat(state, out)
-            return
-        _answer_question(state, q, answer, out)
-        _next(state, out)
+        _typed_answer(state, qn.BY_ID[state["current"]], text, out)
     elif stage == "identity":
         f = FILING_BY_ID[state["field"]]
+        if f["kind"] == "choice" and relation(text) in f["choices"]:
+            text = relation(text)
         value, error = _field_value(state, f, text, facts_of(state))
         if error:
             out.replies.append(Reply(error, {"choices": f.get("choices", [])}))
@@ -490,6 +677,57 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
         if not out.replies:
             out.replies.append(Reply("use_buttons"))
         _repeat(state, out)
+
+
+def _story_beyond(q: dict[str, Any], facts: dict[str, Any] | None) -> bool:
+    """A told situation that says more than this question asks: proposed for confirmation."""
+    if not facts:
+        return False
+    own = {qn.answers._prefix(q) + p for c in q.get("choices", []) for p in c["set"]} | set(q["sets"])
+    flat = told.flatten({k: v for k, v in facts.items() if k != "region"})
+    return bool(facts.get("region") and q["kind"] != "place") or any(path not in own for path in flat) or (
+        q["kind"] == "place" and bool(flat))
+
+
+def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outcome) -> None:
+    """Typed text at a question: a story (its facts proposed), an answer, one short clarifying
+    question, or a kind message and the question again."""
+    story = told.proposed(text) if len(text) >= 4 else None
+    understood = typed_answers.understand(q, text, place=(state.get("place") or {}).get("name"),
+                                          resolve=_place_name) if q["kind"] != "place" else None
+    if _story_beyond(q, story) and not told.is_question(text) and (
+            q["kind"] == "place" or understood.answer is None or len(told.flatten(story)) >= 2 or len(text) > 12):
+        _propose(state, story, out)
+        return
+    if q["kind"] == "place":
+        phrase = place_phrase(text)
+        if not phrase or len(phrase) > 60 or not re.search(r"[^\W\d_]", phrase) or told.is_question(text):
+            if told.is_question(text) and _free_text(state, text, out, confident_only=True):
+                return
+            out.replies.append(Reply("place_invalid"))
+            _repeat(state, out)
+            return
+        _answer_question(state, q, {"label": phrase, "set": {"region": phrase}}, out)
+        _next(state, out)
+        return
+    if understood.answer is not None:
+        _answer_question(state, q, understood.answer, out)
+        _next(state, out)
+        return
+    if understood.clarify:
+        out.replies.append(clarify_question(state, q, text, understood.clarify))
+        return
+    if len(text) >= 4 and _free_text(state, text, out, confident_only=True):
+        return
+    if not out.replies:  # a danger message already answered it; just ask again
+        out.replies.append(Reply(understood.error or "choice_invalid",
+                                 {"choices": [c["label"] for c in q.get("choices", [])]}))
+    _repeat(state, out)
+
+
+def _place_name(text: str) -> str | None:
+    match = resolve_place(text)
+    return match.node.name if match.node is not None and match.how != "fuzzy" else None
 
 
 def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: bool = False,
@@ -605,6 +843,11 @@ def step(state: dict[str, Any] | None, inp: Input, *, who: Who, services: Servic
             _repeat(state, out)
         else:
             _typed(state, text, who, services, out)
-    last = next((r for r in reversed(out.replies) if r.buttons), None)
-    state["buttons"] = [b.action for b in last.flat_buttons] if last and last.numbered else []
+    last = next((r for r in reversed(out.replies) if r.buttons or r.template in ASKING), None)
+    if last is not None:  # after a reply without buttons (依据, /status) the last buttons still count
+        state["buttons"] = [b.action for b in last.flat_buttons] if last.numbered else []
+        state["labels"] = [[b.label, b.action] for b in last.flat_buttons]
     return out
+
+
+ASKING = {"question", "field", "role", "clarify", "summary", "consent", "confirm_filing", "intake_confirm"}

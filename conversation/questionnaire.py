@@ -9,17 +9,16 @@ were given, so going back or changing an answer from the summary never leaves a 
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from zhtext.numbers import parse_age, parse_disability, parse_months
+from conversation import answers
 
 QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "policy_kb" / "questionnaire.yaml"
-UNSURE = {"label": "不确定", "set": {}}
-UNSURE_WORDS = ("不确定", "不知道", "不清楚", "不想说", "跳过", "不晓得")
+UNSURE = answers.UNSURE
+UNSURE_WORDS = answers.UNSURE_WORDS
 
 
 REQUIRED = ("id", "kind", "sets", "prompt", "why", "short")
@@ -38,6 +37,10 @@ def load_questions(path: Path = QUESTIONNAIRE) -> list[dict[str, Any]]:
             raise ValueError(f"{where}: kind '{q['kind']}' is not one of {', '.join(KINDS)}")
         if q["kind"] == "choice" and not q.get("choices"):
             raise ValueError(f"{where}: a choice question needs 'choices'")
+    for q in questions:
+        for c in q.get("choices", []):
+            if isinstance(c.get("polar"), bool):  # YAML reads a bare yes/no as a boolean
+                c["polar"] = "yes" if c["polar"] else "no"
     for q in questions:  # every choice question can be left open: unknown is not false
         if q["kind"] == "choice" and not any(c["set"] == {} for c in q["choices"]):
             q["choices"] = [*q["choices"], dict(UNSURE)]
@@ -84,6 +87,8 @@ def _holds(cond: dict[str, Any] | None, q: dict[str, Any], facts: dict[str, Any]
     if "parents_situation_not" in cond:
         spec = cond["parents_situation_not"]
         return not set(get_fact(facts, f"{spec['role']}.situations", []) or []) & set(spec["any"])
+    if "fact_is" in cond:
+        return all(get_fact(facts, path, _MISSING) == value for path, value in cond["fact_is"].items())
     if "fact_present" in cond:
         return isinstance(get_fact(facts, cond["fact_present"]), dict)
     raise ValueError(f"questionnaire.yaml: question {q['id']}: unknown ask_if {cond}")
@@ -108,66 +113,81 @@ def touches(q: dict[str, Any], missing: list[str]) -> bool:
     return any(m == s or m.startswith(s + ".") or s.startswith(m + ".") for s in q["sets"] for m in missing)
 
 
+def _known(facts: dict[str, Any], path: str) -> bool:
+    return get_fact(facts, path, _MISSING) is not _MISSING
+
+
+_MISSING = object()
+GATES = {q["id"]: [d["id"] for d in QUESTIONS if q["id"] in ((d.get("ask_if") or {}).get("gate_not") or {})
+                   or any(q["id"] in (c.get("gate_not") or {}) for c in (d.get("ask_if") or {}).get("all", []))]
+         for q in QUESTIONS}
+GATES = {k: v for k, v in GATES.items() if v}
+
+
+def impact(q: dict[str, Any], missing: dict[str, list[str]]) -> int:
+    """How much the answer can still change this family's result: the categories and entitlements
+    the packs say the question's missing facts could add (screen's `missing_facts[].could_add`)."""
+    gained: set[str] = set()
+    for fact, could_add in missing.items():
+        if touches(q, [fact]):
+            gained |= set(could_add)
+    return len(gained)
+
+
 def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The questions still worth asking, in questionnaire order: region and safety always, then only
-    those that set a fact the result still lists as missing (it could change the answer)."""
+    """The questions still worth asking, most telling first: the place and safety first, then only
+    those that set a fact the result still lists as missing (it could change the answer), ordered
+    by how many categories and entitlements their answer could still add — read off the packs by
+    `screen`, not a hand-made order. A question whose facts are all known (from a story, a gate or
+    an earlier answer) is not asked; a gate whose facts are partly known gives way to its details;
+    safety is asked once, and not when it is already known."""
     if "region" not in state["answers"]:
-        return [BY_ID["region"], BY_ID["safety"]]
-    out = [] if "safety" in state["asked"] else [BY_ID["safety"]]
-    missing = [m["fact"] for m in (result or {}).get("missing_facts", [])]
-    for q in QUESTIONS:
+        out = [BY_ID["region"]]
+        if not _safety_known(state, facts):
+            out.append(BY_ID["safety"])
+        return out
+    out = [] if _safety_known(state, facts) else [BY_ID["safety"]]
+    missing = {m["fact"]: m.get("could_add", []) for m in (result or {}).get("missing_facts", [])}
+    missing = {m: v for m, v in missing.items() if not _known(facts, m)}
+    ranked = []
+    waiting = set()  # details whose gate is still to be asked
+    closed = set()  # details of a gate that does not apply (its own gate said 不确定)
+    for order, q in enumerate(QUESTIONS):
+        if q["id"] in GATES and q["id"] not in state["asked"] and not relevant(q, facts, state["answers"]):
+            closed |= set(GATES[q["id"]])
         if q["id"] in state["asked"] or q["id"] in ("region", "safety") or not relevant(q, facts, state["answers"]):
             continue
-        if touches(q, missing):
-            out.append(q)
-    return out
+        if q["id"] in closed:
+            continue
+        if not touches(q, list(missing)) and not (q.get("always") and not any(_known(facts, p) for p in q["sets"])):
+            continue
+        if q["id"] in GATES:
+            if any(_known(facts, p) for p in q["sets"]):
+                continue  # partly known: ask its details, not the gate again
+            waiting |= set(GATES[q["id"]])
+        follow_up = bool(q.get("ask_if")) and not q["id"] in _DETAIL
+        ranked.append((0 if follow_up else 1, -impact(q, missing), order, q))
+    ranked.sort(key=lambda r: r[:3])
+    return out + [r[3] for r in ranked if r[3]["id"] not in waiting]
 
 
-def _prefix(q: dict[str, Any]) -> str:
-    return q["sets"][0].split(".")[0] + "." if q["id"] in ("father", "mother") else ""
+_DETAIL = {d for ds in GATES.values() for d in ds}
+
+
+def _safety_known(state: dict[str, Any], facts: dict[str, Any]) -> bool:
+    return "safety" in state["asked"] or any(
+        get_fact(facts, f"safety.{k}") is not None for k in ("abused", "neglected", "abandoned"))
 
 
 def choice_answer(q: dict[str, Any], index: int) -> dict[str, Any] | None:
-    choices = q.get("choices", [])
-    if not 0 <= index < len(choices):
-        return None
-    choice = choices[index]
-    return {"label": choice["label"], "set": {_prefix(q) + p: v for p, v in choice["set"].items()}}
+    return answers.choice_answer(q, index)
 
 
-def _match_choice(q: dict[str, Any], text: str) -> int | None:
-    choices = q.get("choices", [])
-    if re.fullmatch(r"\d{1,2}", text):
-        index = int(text) - 1
-        return index if 0 <= index < len(choices) else None
-    for i, c in enumerate(choices):
-        if text == c["label"]:
-            return i
-    hits = [i for i, c in enumerate(choices) if text and (text in c["label"] or c["label"] in text)]
-    return hits[0] if len(hits) == 1 else None
-
-
-def parse_answer(q: dict[str, Any], text: str) -> tuple[dict[str, Any] | None, str | None]:
-    """Typed text → (answer, None), or (None, the template of a kind message saying what to type)."""
-    text = text.strip()
-    kind = q["kind"]
-    if kind == "choice":
-        index = _match_choice(q, text)
-        if index is None and text in UNSURE_WORDS:
-            return dict(UNSURE), None
-        return (choice_answer(q, index), None) if index is not None else (None, "choice_invalid")
-    if text in UNSURE_WORDS:
-        return dict(UNSURE), None  # left unknown: unknown is not false
-    target = q["sets"][0]
-    if kind == "age":
-        years = parse_age(text)
-        return ({"label": f"{years}岁", "set": {target: years}}, None) if years is not None else (None, "age_invalid")
-    if kind == "months":
-        months = parse_months(text)
-        return ({"label": text, "set": {target: months}}, None) if months is not None else (None, "months_invalid")
-    if kind in ("disability", "disability_child"):
-        parsed = parse_disability(text)
-        if parsed is False:
-            return None, "disability_invalid"
-        return {"label": text, "set": {target: parsed}}, None
-    raise ValueError(f"questionnaire.yaml: question {q['id']}: unknown kind {kind}")
+def parse_answer(q: dict[str, Any], text: str, *, place: str | None = None,
+                 resolve=None) -> tuple[dict[str, Any] | None, str | None]:
+    """Typed text → (answer, None), or (None, the template of a kind message saying what to type).
+    (conversation/answers.py `understand` also gives a clarifying question.)"""
+    understood = answers.understand(q, text, place=place, resolve=resolve)
+    if understood.answer is not None:
+        return understood.answer, None
+    return None, understood.error or "clarify"

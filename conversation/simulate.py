@@ -56,9 +56,13 @@ def _typed_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
     raise ValueError(q["kind"])
 
 
-def simulate(facts: dict[str, Any]) -> dict[str, Any]:
+def simulate(facts: dict[str, Any], trace: bool = False) -> dict[str, Any]:
+    """The questionnaire answered from `facts`; with `trace`, also the questions asked in order and
+    the progress line of each ((step, about how many steps))."""
     out = step(None, Input.typed("/start"), who=WHO)
     state, asked = out.state, 0
+    order: list[str] = []
+    progress: list[tuple[int, int]] = []
     for _ in range(MAX_STEPS):
         stage = state["stage"]
         if stage == "role":
@@ -66,6 +70,10 @@ def simulate(facts: dict[str, Any]) -> dict[str, Any]:
         elif stage == "questions":
             q = qn.BY_ID[state["current"]]
             asked += 1
+            order.append(q["id"])
+            shown = next((r.context for r in reversed(out.replies) if r.template == "question"), None)
+            if shown:
+                progress.append((shown["step"], shown["total"]))
             if q["kind"] == "place":
                 inp = Input.typed(facts["region"])
             elif q["kind"] == "choice":
@@ -77,13 +85,18 @@ def simulate(facts: dict[str, Any]) -> dict[str, Any]:
             inp = Input.pressed("result")
         else:
             break
-        state = step(state, inp, who=WHO).state
+        out = step(state, inp, who=WHO)
+        state = out.state
     gathered = facts_of(state)
-    return {"questions_asked": asked, "facts": gathered, "result": result_of(gathered)}
+    done = {"questions_asked": asked, "facts": gathered, "result": result_of(gathered)}
+    if trace:
+        done.update(asked=order, progress=progress)
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m conversation.simulate [PERSONAS.yaml]`: the questions asked per persona."""
+    """`python -m conversation.simulate [PERSONAS.yaml or a folder of them …]`: the questions asked
+    per family (by default ../shared/spec/personas.yaml and tests/families/), mean and max."""
     import sys
     from pathlib import Path
 
@@ -93,16 +106,28 @@ def main(argv: list[str] | None = None) -> int:
 
     args = argv if argv is not None else sys.argv[1:]
     shared = shared_dir()
-    path = Path(args[0]) if args else (shared / "spec" / "personas.yaml" if shared else None)
-    if path is None or not path.exists():
+    verbose = "-v" in args
+    args = [a for a in args if a != "-v"]
+    families = Path(__file__).resolve().parent.parent / "tests" / "families"
+    paths = [Path(a) for a in args] or [p for p in (shared / "spec" / "personas.yaml" if shared else None,
+                                                    families if families.exists() else None) if p]
+    files = [f for p in paths for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
+    if not files or not all(f.exists() for f in files):
         print("personas.yaml not found: give its path", file=sys.stderr)
         return 2
-    counts = []
-    for persona in yaml.safe_load(path.read_text(encoding="utf-8")):
-        n = simulate(persona["facts"])["questions_asked"]
-        counts.append(n)
-        print(f"{n:3d}  {persona['id']}")
-    print(f"mean {sum(counts) / len(counts):.1f}, max {max(counts)} questions over {len(counts)} personas")
+    counts, same = [], 0
+    from screening.engine import screen
+
+    for path in files:
+        for persona in yaml.safe_load(path.read_text(encoding="utf-8")):
+            out = simulate(persona["facts"], trace=True)
+            n = out["questions_asked"]
+            counts.append(n)
+            same += out["result"] == screen(persona["facts"])
+            line = f"{n:3d}  {persona['id']}"
+            print(line + ("  " + " ".join(out["asked"]) if verbose else ""))
+    print(f"mean {sum(counts) / len(counts):.1f}, max {max(counts)} questions over {len(counts)} families; "
+          f"simulate == screen for {same} of {len(counts)}")
     return 0
 
 

@@ -32,6 +32,7 @@ def test_a_family_from_start_to_a_filed_case(tmp_path):
             out = await h.say(GRANDMA, "八岁")
             assert "户口就在这个地方吗" in out
             await h.press(GRANDMA, "是")
+            await h.unsure_until(GRANDMA, "孩子的父亲")
             out = await h.press(GRANDMA, "已去世")  # the father
             assert "母亲" in out
 

@@ -25,14 +25,10 @@ async def _to_summary(h: Harness, user: int, story: bool) -> int:
     else:
         await h.press(user, "我是孩子的家人")
         await h.say(user, "温岭")
-    await h.press(user, "安全")
-    await h.say(user, "8岁")
-    await h.press(user, "是")
+    answers = {"孩子现在安全吗": "安全", "孩子多大": "8岁", "户口就在这个地方吗": "是"}
     if not story:
-        await h.press(user, "已去世")
-        await h.press(user, "在坐牢")
-        await h.say(user, "3年")
-    summary = await h.answer_rest_unsure(user)
+        answers.update({"孩子的父亲": "已去世", "孩子的母亲": "在坐牢", "母亲还要": "3年"})
+    summary = await h.answer_by_prompt(user, answers)
     assert "父亲" in summary or "您讲的情况" in summary
     return questions_in(h.request.sent_texts(user)[start:])
 

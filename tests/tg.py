@@ -62,6 +62,32 @@ class Harness:
     async def press_data(self, user_id: int, data: str) -> str:
         return "\n".join(await self.feed(callback_update(next(self.ids), user_id, data)))
 
+    async def unsure_until(self, user_id: int, words: str, limit: int = 20) -> str:
+        """Answer "不确定" until the question holding `words` is asked (the order is derived from the
+        packs, so a test names the question it waits for, not its place in the order)."""
+        for _ in range(limit):
+            last = self.request.sent_texts(user_id)[-1]
+            if words in last:
+                return last
+            if "问完了" in last:
+                break
+            await self.say(user_id, "不确定")
+        raise AssertionError(f"the question {words!r} was not asked")
+
+    async def answer_by_prompt(self, user_id: int, answers: dict[str, str], limit: int = 30) -> str:
+        """Answer each question by what it asks: {words of the prompt: the answer} — a button pressed
+        when one carries that label, else typed; "不确定" to any other question; until the summary."""
+        for _ in range(limit):
+            last = self.request.sent_texts(user_id)[-1]
+            if "问完了" in last:
+                return last
+            answer = next((a for words, a in answers.items() if words in last), "不确定")
+            if any(answer in b["text"] for b in self.buttons(user_id)):
+                await self.press(user_id, answer)
+            else:
+                await self.say(user_id, answer)
+        raise AssertionError("the questionnaire did not end")
+
     async def answer_rest_unsure(self, user_id: int, limit: int = 30) -> str:
         """Answer "不确定" to every remaining question until the summary."""
         for _ in range(limit):

@@ -1,0 +1,86 @@
+"""Every typed answer understood (issue 12 item 1): the table tests/typed/answers.yaml — typed text at
+each question → the fact it gives — driven through the conversation engine, row by row."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import REPO
+from conversation import questionnaire as qn
+from conversation.engine import new_state, step
+from conversation.model import Input, Who
+
+TABLE = yaml.safe_load((REPO / "tests" / "typed" / "answers.yaml").read_text(encoding="utf-8"))
+ROWS = [(qid, row[0], row[1], len(row) > 2 and row[2] == "neg") for qid, rows in TABLE.items() for row in rows]
+WHO = Who(user_key="test:typed")
+
+# answers that must stand before a question is asked (its ask_if)
+GIVEN = {
+    "father_remaining": {"father": {"label": "在坐牢", "set": {"father.situations": ["incarcerated"]}}},
+    "mother_remaining": {"mother": {"label": "在坐牢", "set": {"mother.situations": ["incarcerated"]}}},
+    "father_unreachable": {"father": {"label": "失联", "set": {"father.situations": ["unreachable"]}}},
+    "mother_unreachable": {"mother": {"label": "失联", "set": {"mother.situations": ["unreachable"]}}},
+    "child_certificate": {"child_disability": {"label": "二级 智力",
+                                               "set": {"child.disability": {"grade": 2, "kind": "智力"}}}},
+}
+
+
+def state_at(qid: str) -> dict:
+    state = new_state()
+    state.update(stage="questions", acting="self", current=qid)
+    if qid != "region":
+        state["answers"]["region"] = {"label": "温岭", "set": {"region": "温岭"}}
+        state["asked"].append("region")
+        state["place"] = {"name": "浙江省台州市温岭市", "how": "exact"}
+    for given_id, answer in GIVEN.get(qid, {}).items():
+        state["answers"][given_id] = answer
+        state["asked"].append(given_id)
+    return state
+
+
+def test_the_table_is_large_and_holds_negations_for_every_yes_no_question():
+    assert len(ROWS) >= 300
+    assert set(TABLE) == {q["id"] for q in qn.QUESTIONS}, "every question has rows"
+    yes_no = [q["id"] for q in qn.QUESTIONS if any(c.get("polar") for c in q.get("choices", []))]
+    yes_no += [q["id"] for q in qn.QUESTIONS if q["kind"] in ("disability", "disability_child")]
+    for qid in yes_no:
+        assert any(neg for q, _, _, neg in ROWS if q == qid), f"{qid}: no negation in the table"
+
+
+def _negative(value) -> bool:
+    return value in (False, None, [], "none")
+
+
+@pytest.mark.parametrize("qid,text,expected,neg", ROWS, ids=[f"{r[0]}-{r[1]}" for r in ROWS])
+def test_typed_answer(qid, text, expected, neg):
+    out = step(state_at(qid), Input.typed(text), who=WHO)
+    templates = [r.template for r in out.replies]
+    answer = out.state["answers"].get(qid)
+    if isinstance(expected, dict) and "clarify" not in expected:
+        assert answer is not None, f"{text!r} at {qid} not understood: {templates}"
+        if qid == "region":
+            assert answer["set"]["region"] == expected["region"]
+            assert out.state["current"] != "region"
+            return
+        assert {p: answer["set"].get(p, "unset") for p in expected} == expected, answer
+        if not expected:
+            assert answer["set"] == {}, answer  # left unknown: unknown is not false
+        if neg:  # no negation flips: a negated answer gives the question's "no", never a yes
+            no = next((c for c in qn.BY_ID[qid].get("choices", []) if c.get("polar") == "no"), None)
+            if no is not None and answer["label"] == no["label"]:
+                return
+            assert all(_negative(v) for v in answer["set"].values()), answer
+    elif expected == "story":
+        assert out.state["stage"] == "intake", templates
+        assert out.state["answers"].get("region") is None  # the story is not taken for a place
+    elif expected == "ask_again":
+        assert answer is None and out.state["current"] == qid, templates
+        assert templates[-1] == "question"
+    else:
+        assert answer is None, f"{text!r} at {qid} was taken as {answer}: one short question was expected"
+        assert "clarify" in templates, templates
+        clarify = next(r for r in out.replies if r.template == "clarify")
+        if isinstance(expected, dict) and expected["clarify"]:
+            assert [b.label for b in clarify.flat_buttons] == expected["clarify"]
+        assert len(clarify.flat_buttons) < len(qn.BY_ID[qid]["choices"])
