@@ -611,6 +611,11 @@ TYPED_WORDS = {"confirm": {"提交": "submit", "确认": "submit", "确定": "su
                "role": {}}
 
 
+# buttons whose label works typed wherever their action does (the table decides where)
+ALWAYS_LABELS = {"change_answers": "summary", "show_answers": "summary", "documents": "docs", "file": "file",
+                 "back_to_result": "result", "see_result": "result", "restart": "restart", "status": "status"}
+
+
 def _label_key(text: str) -> str:
     return re.sub(r"[^\w]", "", normalise(text))
 
@@ -621,6 +626,7 @@ def _typed_button(state: dict[str, Any], text: str) -> str | None:
     if len(key) < 2:
         return None
     labels = [(_label_key(lbl), action) for lbl, action in state.get("labels", [])]
+    labels += [(_label_key(label(k)), action) for k, action in ALWAYS_LABELS.items()]
     exact = [a for k, a in labels if k == key]
     if exact:
         return exact[0]

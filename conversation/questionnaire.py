@@ -124,14 +124,15 @@ GATES = {q["id"]: [d["id"] for d in QUESTIONS if q["id"] in ((d.get("ask_if") or
 GATES = {k: v for k, v in GATES.items() if v}
 
 
-def impact(q: dict[str, Any], missing: dict[str, list[str]]) -> int:
-    """How much the answer can still change this family's result: the categories and entitlements
-    the packs say the question's missing facts could add (screen's `missing_facts[].could_add`)."""
+def impact(q: dict[str, Any], missing: dict[str, list[str]], categories: set[str]) -> tuple[int, int]:
+    """How much the answer can still change this family's result, read off the packs by `screen`:
+    the categories, then the other entitlements, that the question's missing facts could add
+    (`missing_facts[].could_add`). A category counts before any number of entitlements."""
     gained: set[str] = set()
     for fact, could_add in missing.items():
         if touches(q, [fact]):
             gained |= set(could_add)
-    return len(gained)
+    return len(gained & categories), len(gained - categories)
 
 
 def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -149,6 +150,7 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
     out = [] if _safety_known(state, facts) else [BY_ID["safety"]]
     missing = {m["fact"]: m.get("could_add", []) for m in (result or {}).get("missing_facts", [])}
     missing = {m: v for m, v in missing.items() if not _known(facts, m)}
+    categories = {c["name"] for c in (result or {}).get("possible_categories", [])}
     ranked = []
     waiting = set()  # details whose gate is still to be asked
     closed = set()  # details of a gate that does not apply (its own gate said 不确定)
@@ -166,9 +168,11 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
                 continue  # partly known: ask its details, not the gate again
             waiting |= set(GATES[q["id"]])
         follow_up = bool(q.get("ask_if")) and not q["id"] in _DETAIL
-        ranked.append((0 if follow_up else 1, -impact(q, missing), order, q))
-    ranked.sort(key=lambda r: r[:3])
-    return out + [r[3] for r in ranked if r[3]["id"] not in waiting]
+        follow_up = follow_up or q.get("follows") in state["asked"]  # the other parent right after the first
+        cats, ents = impact(q, missing, categories)
+        ranked.append((0, 0, 0, order, q) if follow_up else (1, -cats, -ents, order, q))  # follow-ups in order
+    ranked.sort(key=lambda r: r[:4])
+    return out + [r[4] for r in ranked if r[4]["id"] not in waiting]
 
 
 _DETAIL = {d for ds in GATES.values() for d in ds}
