@@ -322,10 +322,10 @@ def _answer_question(state: dict[str, Any], q: dict[str, Any], answer: dict[str,
             answer["set"]["region"] = match.node.name
         state["place"] = {"name": match.node.name, "how": match.how} if match.node else None
         if match.node is None:
-            out.replies.append(Reply("place_unknown", {"place": answer["set"]["region"],
+            out.replies.append(Reply("place_unknown", {"place": answer["label"],
                                                         "candidates": match.candidates}))
         elif match.how == "fuzzy":
-            out.replies.append(Reply("place_guess", {"place": answer["set"]["region"], "name": match.node.name}))
+            out.replies.append(Reply("place_guess", {"place": answer["label"], "name": match.node.name}))
     if q["id"] == "safety" and any(answer["set"].get(f"safety.{k}") for k in ("abused", "neglected", "abandoned")):
         state["urgent"] = True
         out.replies.append(Reply("danger", {"hotlines": hotlines()}))

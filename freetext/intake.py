@@ -18,8 +18,9 @@ How a message is read:
   A clause without a person continues with the last one named ("他爸判了5年，还剩两年半").
 - Words that say a situation by themselves (去世, 服刑, 戒毒, 失联, 联系不上 …) may rest on that
   carried-over person; loose words (没了, 走了, 不在了, 跑了, 进去了, 没消息) need the parent named in
-  the same clause. 走了 is 死亡 only where no word of leaving, work or travel stands in the clause
-  ("出去打工走了" is not death, "走了好几年没音讯" is 失联).
+  the same clause. 走了 is 死亡 only with its cause (车祸走了, 得癌症走了) and no word of leaving, work
+  or travel in the clause ("出去打工走了" is not death, "走了好几年没音讯" is 失联); "他爸前年走了"
+  alone proposes nothing: died or left is asked, never guessed.
 - Not proposed: 改嫁/再婚 (not a situation the policies know), 不管孩子 and 离婚 (prove nothing by
   themselves), 没有爸爸 (dead or never known?), 判了三年 alone (how much is left?), 快两年 (how
   many months?), 二级残疾 without a kind (facts need grade and kind).
@@ -115,6 +116,7 @@ _DEATH_UNLESS = ("打工", "务工", "外地", "外出", "出去", "出门", "�
 CONFLICTS = {"deceased": {"incarcerated", "drug_rehab", "restricted", "unreachable", "works_away",
                           "missing_declared", "deported", "guardianship_revoked"},
              "unreachable": {"works_away"}}
+DEATH_CAUSE = re.compile(r"车祸|事故|意外|出事|病|癌|白血病|尿毒症|绝症|肿瘤|喝药|农药|自杀|淹|溺水|摔|触电|工伤|矿上|心脏")
 SUPERSEDED = {"deceased": {"serious_illness"}}  # 得癌症走了: the parent died of the illness
 
 REMAINING = [
@@ -299,9 +301,11 @@ class _Reader:
                     touched.append(role)
                 if self.roles(who):
                     taken.append((m.start(), m.end()))
-        # 走了: death only without a word of leaving in the clause, and of a parent named here
+        # 走了: died or left? death only with its cause in the clause (车祸走了, 得癌症走了, 喝药走了) and
+        # no word of leaving, of a parent named here; else nothing is proposed and the question asks
         for m in re.finditer(r"走了", clause):
-            if any(u in clause for u in _DEATH_UNLESS) or self.negated(clause, m.start()):
+            if any(u in clause for u in _DEATH_UNLESS) or self.negated(clause, m.start()) \
+                    or not DEATH_CAUSE.search(clause[:m.start()]):
                 continue
             who = self.subject_at(clause, m.start(), [x for x in mentions if x[1] <= m.start()], None)
             for role in self.roles(who):

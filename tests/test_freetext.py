@@ -233,7 +233,9 @@ def test_every_proposed_fact_validates():
     ("孩子二级肢体残疾", {"child": {"disability": {"grade": 2, "kind": "肢体"}}}),
     ("孩子是自闭症", {"child": {"autism": True}}),
     ("他爸出去打工走了", {"father": {"situations": ["works_away"]}}),  # 走了 here is leaving, not death
-    ("他爸前年走了", {"father": {"situations": ["deceased"]}}),
+    ("他爸前年车祸走了", {"father": {"situations": ["deceased"]}}),
+    ("他爸前年走了", {}),  # died or left? asked, never guessed
+    ("孩子他爸去年过完年就走了，快一年了", {}),
     ("我们在温岭，孩子跟爷爷奶奶住在农村", {"region": "温岭", "child": {"living": "relatives", "rural": True}}),
 ])
 def test_propose_facts_examples(text, expected):
