@@ -664,6 +664,8 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
     if action is not None:
         if _action(state, action, who, services, out):
             return
+    if stage == "role" and _typed_place_first(state, text, out):
+        return
     if stage == "questions" and state["current"]:
         _typed_answer(state, qn.BY_ID[state["current"]], text, out)
     elif stage == "identity":
@@ -683,6 +685,20 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
         if not out.replies:
             out.replies.append(Reply("use_buttons"))
         _repeat(state, out)
+
+
+def _typed_place_first(state: dict[str, Any], text: str, out: Outcome) -> bool:
+    """A place typed before anything else ("户口在通化"): the family's place, not a policy question."""
+    phrase = place_phrase(text)
+    if told.is_question(text) or len(phrase) > 12 or told.proposed(text):
+        return False
+    match = resolve_place(text)
+    if match.node is None or match.how not in ("exact", "contains"):
+        return False
+    state["acting"], state["stage"] = state["acting"] or "self", "questions"
+    _answer_question(state, qn.BY_ID["region"], {"label": phrase, "set": {"region": phrase}}, out)
+    _next(state, out)
+    return True
 
 
 def _story_beyond(q: dict[str, Any], facts: dict[str, Any] | None) -> bool:

@@ -5,6 +5,7 @@ confirmation and shows in the summary, nothing known is asked again, and safety 
 from __future__ import annotations
 
 import asyncio
+import re
 
 from tg import Harness
 
@@ -48,6 +49,11 @@ def test_everyday_answers_typed_are_understood_and_no_negation_flips(tmp_path):
         assert "母亲的情况：在身边照顾孩子" in summary
         assert "是不是低保户：不是" in summary and "低保户：是" not in summary
         assert "孩子跟谁生活：跟爷爷奶奶等亲戚" in summary
+        steps = [tuple(map(int, m)) for t in h.request.sent_texts(GRANDMA)
+                 for m in re.findall(r"第(\d+)步，约(\d+)步", t)]
+        assert len(steps) > 8
+        for (s1, t1), (s2, t2) in zip(steps, steps[1:]):
+            assert t2 <= t1 + 1, f"the progress line grew from 约{t1}步 to 约{t2}步"
     run(tmp_path, scenario)
 
 
@@ -128,4 +134,14 @@ def test_button_labels_and_stage_words_typed_and_a_number_after_a_reply_without_
         await h.say(GRANDMA, "王秀英")
         out = await h.say(GRANDMA, "我是孩子奶奶")
         assert "手机号" in out, "奶奶 at the relation question is 祖父母"
+    run(tmp_path, scenario)
+
+
+def test_a_place_typed_first_is_the_place_not_a_policy_question(tmp_path):
+    async def scenario(h: Harness):
+        await h.say(GRANDMA, "/start")
+        out = await h.say(GRANDMA, "户口在通化")
+        assert "孩子现在安全吗" in out and "依据" not in out and "没有把握" not in out
+        summary = await typed_until_summary(h, GRANDMA, {})
+        assert "户口所在地：通化" in summary
     run(tmp_path, scenario)
