@@ -230,9 +230,12 @@ def first_documents(result: dict[str, Any], limit: int = 3) -> list[str]:
 SHARED_REASON = re.compile(r"^孩子(\d+岁|\d+个月大?|未满\d+周岁|是本地户籍|户籍在本地)$")
 
 
+NOT_REASON = re.compile(r"^(家庭|家里|孩子)?(不是|未被|没有被)")  # what the family is not: no reason to give
+
+
 def plain_why(why: str) -> str:
     parts = [p for p in re.split(r"[，,]", why or "") if p.strip()]
-    kept = [p for p in parts if not SHARED_REASON.match(p.strip())]
+    kept = [p for p in parts if not SHARED_REASON.match(p.strip()) and not NOT_REASON.match(p.strip())]
     return "，".join(kept or parts)
 
 

@@ -71,8 +71,12 @@ def test_first_message_is_short_and_names_only_buttons_that_are_there(facts):
         sources = render_reply(pages["sources"])
         for e in result["entitlements"]:
             assert e["name"] in sources and f"{e['source']['clause']}「" in sources, e["name"]
+        rows = text.split("\n")
         for c in result["categories"]:
-            assert c["name"] in text, "every yes category has its line"
+            assert sum(r.startswith(f"✅ 可以申请：{c['name']}") for r in rows) == 1, "every yes category has its line"
+        for mark in ("✅", "❓", "⚠"):
+            assert text.count(mark) == sum(r.startswith(mark) for r in rows), f"one {mark} item per line"
+        assert sum(r.startswith("❓") for r in rows) <= rv.MAX_MAYBE_LINES + 1
         if result["categories"] or result["possible_categories"] or result["entitlements"]:
             assert "下一步：" in text
         assert ("提交预申请" in [b.label[2:] for b in first.flat_buttons]) is rv.can_file(result)
