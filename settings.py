@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     tongzhu_env: str = Field("", description="`production` makes missing secrets fatal")
     database_url: str = Field("sqlite:///tongzhu.db", description="SQLite file or postgresql://…")
     tongzhu_shared: Path | None = Field(None, description="the shared folder (policy texts, specs)")
+    tongzhu_cache_dir: Path | None = Field(None, description="where the free-text index cache is kept "
+                                           "(default $XDG_CACHE_HOME/tongzhu or ~/.cache/tongzhu)")
     host: str = Field("127.0.0.1", description="address the web app / webhook listens on")
     port: int = Field(8080, description="port the web app / webhook listens on")
 

@@ -200,7 +200,17 @@ def _cos(a: dict[str, float], b: dict[str, float]) -> float:
 
 @functools.lru_cache(maxsize=2)
 def _index_for(kb_id: int) -> Index:  # keyed by id(kb); the KB itself is cached by load_kb
+    from freetext import index_cache
+
     kb = _KB_BY_ID[kb_id]
+    # from the cache file of this knowledge base and code when there is one (freetext/index_cache.py)
+    entries, idf, splits = index_cache.load_or_build(kb.version, lambda: (*_build_index(kb), _SPLITS))
+    _SPLITS.update(splits)
+    return Index(kb=kb, entries=entries, idf=idf, by_id={e.id: e for e in entries})
+
+
+def _build_index(kb: KnowledgeBase) -> tuple[list[Entry], dict[str, dict[str, float]]]:
+    """The entries, analysed and with their vectors, and the IDF table."""
     entries = _qa_entries(kb) + _kb_entries(kb)
     for e in entries:
         e.analyses = [analyse(without_places(v, kb)) for v in e.variants]
@@ -217,11 +227,10 @@ def _index_for(kb_id: int) -> Index:  # keyed by id(kb); the KB itself is cached
             df[channel].update(set(counts))
     n = len(entries)
     idf = {ch: {f: math.log(1 + n / c) for f, c in counts.items()} for ch, counts in df.items()}
-    index = Index(kb=kb, entries=entries, idf=idf, by_id={e.id: e for e in entries})
     for e in entries:
         e._vectors = [_vector(a, idf) for a in e.analyses]  # type: ignore[attr-defined]
         e._whole_vector = _vector(e.whole, idf)  # type: ignore[attr-defined]
-    return index
+    return entries, idf
 
 
 _KB_BY_ID: dict[int, KnowledgeBase] = {}
@@ -249,10 +258,15 @@ def without_places(text: str, kb: KnowledgeBase) -> str:
     return out
 
 
-def _split_joined(word: str) -> list[str]:
-    from freetext.text import split_pinyin
+_SPLITS: dict[str, list[str]] = {}  # a place's pinyin name → its syllables; kept with the index (index_cache)
 
-    return split_pinyin(word) or [word]
+
+def _split_joined(word: str) -> list[str]:
+    if word not in _SPLITS:  # splitting needs pypinyin's table of syllables: ~150 ms to build, once
+        from freetext.text import split_pinyin
+
+        _SPLITS[word] = split_pinyin(word) or [word]
+    return _SPLITS[word]
 
 
 @dataclass

@@ -72,7 +72,7 @@ class Table:
 
 @functools.lru_cache(maxsize=1)
 def table() -> Table:
-    raw = yaml.safe_load(SYNONYMS_FILE.read_text(encoding="utf-8"))
+    raw = yaml.load(SYNONYMS_FILE.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     words: dict[str, str] = {}
     for term, variants in raw["terms"].items():
         words[normalise(term)] = term
