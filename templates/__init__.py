@@ -16,8 +16,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).resolve().parent
 
+# auto_reload off: each template is read and compiled once per process, not stat()ed on every
+# render (restart the bot after editing a template)
 _COMMON = dict(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-               keep_trailing_newline=False)
+               keep_trailing_newline=False, auto_reload=False)
 _text = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, **_COMMON)
 _html = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, **_COMMON)
 
