@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     telegram_webhook_secret: str | None = None
     telegram_webhook_url: str | None = None
     tongzhu_no_proxy_env: bool = Field(False, description="ignore HTTP(S)_PROXY for the Bot API client")
+    telegram_read_timeout: float = Field(5.0, description="seconds to wait for the Bot API's answer to a send; "
+                                         "a later answer is an unknown outcome, tried once more")
 
     # --- the web app (`python bot.py web`): family chat at /, WeChat at /wechat, desk at /desk
     tongzhu_web_secret: str | None = Field(None, description="signs the web chat's session cookie and links "

@@ -20,11 +20,13 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import random
 import re
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import Counter
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -88,6 +90,13 @@ class _Handler(BaseHTTPRequestHandler):
                 status, payload = error(400, f"Bad Request: cannot parse the request body: {exc}")
             else:
                 status, payload = self.server.api.serve(match.group(2), params)
+        if status == DROP:  # a dropped connection: the call was received, no answer ever comes
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         try:
             self.send_response(status)
@@ -102,6 +111,57 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+DROP = -1  # serve() status meaning: close the connection without an answer
+
+FAULT_KINDS = ("429", "500", "slow", "drop", "too_old")
+
+
+class Faults:
+    """Faults the fake Bot API injects, per method, at a rate, from a seeded random generator:
+
+        api.faults.set("sendMessage", {"429": 0.05, "500": 0.05, "slow": 0.05, "drop": 0.05})
+        api.faults.set("answerCallbackQuery", {"too_old": 0.3})
+
+    - "429": Too Many Requests with retry_after=1 (nothing delivered);
+    - "500": Internal Server Error (nothing delivered);
+    - "too_old": 400 "query is too old" (answerCallbackQuery);
+    - "slow": the call IS carried out, but answered after `slow_seconds` (past the bot's read timeout);
+    - "drop": the call IS carried out, then the connection is closed without an answer.
+    `injected` counts what was injected, by kind.  `every` (a number) fails every n-th call instead.
+    """
+
+    def __init__(self, seed: int = 0, slow_seconds: float = 2.0) -> None:
+        self.rng = random.Random(seed)
+        self.slow_seconds = slow_seconds
+        self.rules: dict[str, dict[str, float]] = {}
+        self.injected: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def set(self, method: str, rates: dict[str, float]) -> None:
+        unknown = set(rates) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown}")
+        with self.lock:
+            self.rules[method] = dict(rates)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules.clear()
+
+    def pick(self, method: str) -> str | None:
+        with self.lock:
+            rates = self.rules.get(method)
+            if not rates:
+                return None
+            roll, acc = self.rng.random(), 0.0
+            for kind, rate in rates.items():
+                acc += rate
+                if roll < acc:
+                    self.injected[kind] += 1
+                    return kind
+            return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -131,6 +191,7 @@ class FakeBotApi(FakeTelegram):
         self.base_url = ""
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.faults = Faults()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "FakeBotApi":
@@ -169,7 +230,22 @@ class FakeBotApi(FakeTelegram):
     # -- Bot API ------------------------------------------------------------------------------
     def serve(self, method: str, params: dict[str, Any]) -> tuple[int, dict]:
         """Answer one Bot API call (called from the server's handler threads)."""
+        fault = self.faults.pick(method) if method != "getUpdates" else None
+        if fault == "429":
+            return 429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
+                         "parameters": {"retry_after": 1}}
+        if fault == "500":
+            return error(500, "Internal Server Error")
+        if fault == "too_old":
+            return error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         params = self.record(method, params)
+        if fault in ("slow", "drop"):
+            with self._cond:
+                status, payload = self.answer(method, params)
+            if fault == "drop":
+                return DROP, payload
+            time.sleep(self.faults.slow_seconds)
+            return status, payload
         if method != "getUpdates":
             with self._cond:
                 status, payload = self.answer(method, params)

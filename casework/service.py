@@ -64,7 +64,8 @@ class CaseService:
         ident = state["identity"]
         number, birth, _ = check_id(ident["child_id"])
         id_hash = crypto.lookup_hash(number)
-        duplicate = repo.pending_for_child(s, id_hash=id_hash)
+        duplicate = next((d for h in crypto.lookup_hashes(number)  # every key: a rotation under way
+                          if (d := repo.pending_for_child(s, id_hash=h)) is not None), None)
         place = (result.get("region") or {}).get("matched")
         names = lineage(place)
         urgent = bool(state.get("urgent") or result.get("urgent"))

@@ -18,7 +18,8 @@ from sqlmodel import Session
 from casework import lifecycle
 from conversation import told
 from conversation.model import Button, Notice, Reply, rows
-from storage import repo
+from storage import outbox, repo
+from storage.hygiene import clean_text
 from templates import label, words
 from storage.db import lock_user
 from storage.models import Child, PreApplication, Role, Status, User
@@ -51,10 +52,15 @@ def in_scope(user: User, case: PreApplication) -> bool:
 
 
 def handle(*, engine: Engine, user_key: str, text: str | None, action: str | None,
-           update_id: int | None = None, telegram_id: int | None = None) -> StaffOutcome | None:
+           update_id: int | None = None, telegram_id: int | None = None, bot_id: int = 0,
+           edit_of: str | int | None = None, queued: list | None = None) -> StaffOutcome | None:
+    """One staff command or button, in one transaction; replies and notices are queued in the outbox
+    (storage/outbox.py) with the change.  Documents (exports) are returned, sent by the adapter."""
+    text = clean_text(text) if text is not None else None
     with Session(engine) as session, session.begin():
         lock_user(session, user_key)
-        if update_id is not None and not repo.first_time(session, update_id=update_id, user_key=user_key):
+        if update_id is not None and not repo.first_time(session, update_id=update_id, user_key=user_key,
+                                                         bot_id=bot_id):
             return None
         user = repo.get_or_create_user(session, user_key=user_key, telegram_id=telegram_id)
         desk = Desk(session, user)
@@ -62,6 +68,8 @@ def handle(*, engine: Engine, user_key: str, text: str | None, action: str | Non
             desk.button(action)
         else:
             desk.command(text or "")
+        outbox.add_outcome(session, user_key=user_key, replies=desk.out.replies, notices=desk.out.notices,
+                           edit_of=edit_of, queued=queued)
         return desk.out
 
 

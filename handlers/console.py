@@ -13,6 +13,9 @@ import sys
 from casework.service import CaseService
 from conversation.model import Input, Reply
 from conversation.session import handle
+from sqlmodel import Session
+
+from storage import outbox
 from storage.db import make_engine
 from templates import render_reply
 
@@ -32,9 +35,15 @@ def run_console(stdin=None, stdout=None, user: str | None = None) -> int:
     engine = make_engine()
     services = CaseService(engine=engine)
     key = f"console:{user or getpass.getuser()}"
-    first = handle(engine=engine, services=services, user_key=key, inp=Input.typed("/start"))
-    for reply in first.replies:
-        stdout.write(render(reply) + "\n\n")
+
+    def show() -> None:  # the console pulls its messages from the outbox, like the web chat
+        with Session(engine) as session, session.begin():
+            items = outbox.take(session, user_key=key)
+        for item in items:
+            stdout.write(render(item.reply) + "\n\n")
+
+    handle(engine=engine, services=services, user_key=key, inp=Input.typed("/start"))
+    show()
     while True:
         stdout.write("> ")
         stdout.flush()
@@ -43,8 +52,7 @@ def run_console(stdin=None, stdout=None, user: str | None = None) -> int:
             break
         if not line.strip():
             continue
-        outcome = handle(engine=engine, services=services, user_key=key, inp=Input.typed(line))
-        for reply in outcome.replies:
-            stdout.write(render(reply) + "\n\n")
+        handle(engine=engine, services=services, user_key=key, inp=Input.typed(line))
+        show()
     stdout.write("\n")
     return 0

@@ -1,14 +1,24 @@
 """The Telegram adapter: python-telegram-bot carries updates in and messages out; nothing else.
 
 Every update goes to `conversation.session.handle` (or the staff desk, casework/staff.py), which runs
-in one database transaction: the state is read and written there, never kept in this process.  The
-handlers are wired explicitly, in order, as in python-telegram-bot's rules-bot:
+in one database transaction: the state is read and written there, never kept in this process, and
+the replies and notices are queued in the outbox (storage/outbox.py) in that same transaction.  They
+are then delivered from the outbox — at once, under the chat's lock, and by a background loop for
+anything left (a crash, a 429, a timeout) — by `send_item`, which tells a certain failure (retry)
+from an unknown outcome (tried once more, then left) and from an undeliverable message.
 
-    0. staff commands and staff buttons (/queue, /case, "s:" buttons) — checked on the server
-    1. the family's commands (/start /help /status /restart /cancel /forget /ask)
-    2. buttons of the conversation
-    3. typed text
-    4. anything else (a photo, a sticker): a kind word on what to send instead
+Long polling goes through the inbox (storage/inbox.py): an update fetched is written there before
+its offset is confirmed to Telegram, and the row is deleted only once the update was processed.
+The webhook (handlers/webhook.py) answers 200 only once the update was processed.
+
+The handlers are wired explicitly, in order, as in python-telegram-bot's rules-bot:
+
+    0. edited messages: a kind note (an edit is never taken as an answer)
+    1. staff commands and staff buttons (/queue, /case, "s:" buttons) — checked on the server
+    2. the family's commands (/start /help /status /restart /cancel /forget /ask)
+    3. buttons of the conversation
+    4. typed text
+    5. anything else (a photo, a sticker): a kind word on what to send instead
     and an error handler that always answers the user.
 """
 
@@ -17,14 +27,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import httpx
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update)
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler,
                           ContextTypes, MessageHandler, filters)
 from telegram.request import BaseRequest, HTTPXRequest
@@ -33,15 +45,17 @@ from casework import staff
 from settings import get_settings
 from casework.jobs import maintenance_loop
 from casework.service import CaseService
-from conversation.model import Input, Notice, Reply
+from conversation.model import Input, Reply
 from conversation.session import handle
 from freetext.matcher import get_index
+from storage import inbox, outbox
 from storage.db import is_sqlite
 from templates import render_reply, split_message, words
 
 log = logging.getLogger("tongzhu.telegram")
 
 FAMILY_COMMANDS = ["start", "help", "status", "restart", "cancel", "forget", "ask"]
+SECOND_TRY_READ_TIMEOUT = 30.0  # after an unknown outcome, the one more try waits longer for the answer
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -59,17 +73,29 @@ def chat_of(key: str) -> int | None:
     return int(key[3:]) if key.startswith("tg:") and key[3:].lstrip("-").isdigit() else None
 
 
+def bot_id_of(token: str) -> int:
+    head = (token or "").split(":", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 class Bridge:
     """What the handlers share: the database engine, the services, one lock per chat, and where the
     database work runs (a single thread for SQLite: one writer anyway, and no thread ever sleeps in
     SQLite's busy handler; the default pool for PostgreSQL)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, bot_id: int = 0):
         self.engine = engine
+        self.bot_id = bot_id
+        self.bot = None  # set by wire(): the application's bot, for the sender
         self.services = CaseService(engine=engine)
         self.locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self.executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
                          if engine is not None and is_sqlite(engine) else None)
+        self.use_inbox = False  # long polling: updates go through storage/inbox.py
+        self.inflight: set[int] = set()  # inbox update ids queued or being processed here
+        self.failed: set[int] = set()  # update ids whose processing raised (the error handler saw it)
+        self.settled: set[int] = set()  # update ids committed by handle (inbox row already gone)
+        self.wake = asyncio.Event()
 
     def lock(self, chat_id: int) -> asyncio.Lock:
         """One chat's updates one at a time, in the order they came (taken before any await).
@@ -79,63 +105,134 @@ class Bridge:
             lock = self.locks[chat_id] = asyncio.Lock()
         return lock
 
-    async def _db(self, fn, **kwargs):
+    async def _db(self, fn, /, **kwargs):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, **kwargs))
 
-    async def run(self, update: Update, inp: Input, *, update_id: int | None = -1):
+    def _tx(self, fn, /, **kwargs):
+        with Session(self.engine) as session, session.begin():
+            return fn(session, **kwargs)
+
+    async def tx(self, fn, /, **kwargs):
+        """fn(session, **kwargs) in its own transaction, on the database thread."""
+        return await self._db(functools.partial(self._tx, fn), **kwargs)
+
+    async def run(self, update: Update, inp: Input, *, update_id: int | None = -1, edit_of: int | None = None,
+                  queued: list | None = None):
         user = update.effective_user
-        return await self._db(handle, engine=self.engine, services=self.services, user_key=user_key(user.id),
-                              inp=inp, update_id=update.update_id if update_id == -1 else update_id,
-                              telegram_id=user.id, display_name=user.first_name)
+        outcome = await self._db(handle, engine=self.engine, services=self.services, user_key=user_key(user.id),
+                                 inp=inp, update_id=update.update_id if update_id == -1 else update_id,
+                                 telegram_id=user.id, display_name=user.first_name, bot_id=self.bot_id,
+                                 edit_of=edit_of, queued=queued)
+        if update_id is not None:
+            self.settled.add(update.update_id)  # committed: its inbox row went in that transaction
+        return outcome
 
-    async def run_staff(self, update: Update, text: str | None, action: str | None):
+    async def run_staff(self, update: Update, text: str | None, action: str | None, edit_of: int | None = None,
+                        queued: list | None = None):
         user = update.effective_user
-        return await self._db(staff.handle, engine=self.engine, user_key=user_key(user.id), text=text,
-                              action=action, update_id=update.update_id, telegram_id=user.id)
+        outcome = await self._db(staff.handle, engine=self.engine, user_key=user_key(user.id), text=text,
+                                 action=action, update_id=update.update_id, telegram_id=user.id,
+                                 bot_id=self.bot_id, edit_of=edit_of, queued=queued)
+        self.settled.add(update.update_id)
+        return outcome
+
+    async def flush(self, key: str, queued: list | None = None) -> outbox.Counts:
+        """Deliver `key`'s messages now: those just queued and leased to us, else whatever is
+        pending (the background loop catches anything left)."""
+        if chat_of(key) is None:
+            return outbox.Counts()
+        send = functools.partial(send_item, self.bot)
+        if queued:
+            counts = await outbox.send_items(self.engine, items=queued, send=send, run_db=self._db)
+        else:
+            counts = await outbox.deliver(self.engine, channel="tg", user_key=key, run_db=self._db, send=send)
+        if counts.retried or counts.unknown:
+            self.wake.set()
+        return counts
 
 
-async def send(bot, chat_id: int, replies: list[Reply], *, edit_message=None) -> None:
-    """Render and send replies: long ones split under 4096 characters, buttons on the last part.
-    A reply marked `edit` replaces the message whose button was pressed."""
-    for reply in replies:
-        parts = split_message(render_reply(reply, html=True))
-        markup = keyboard(reply)
-        if reply.edit and edit_message is not None and len(parts) == 1:
+# ---------------------------------------------------------------- delivering one outbox message
+
+def _not_sent(exc: BaseException) -> bool:
+    """True when the request certainly never reached Telegram (so sending again is safe)."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return True
+    if isinstance(exc, TimedOut):
+        return "pool" in str(exc).lower()
+    # a NetworkError without a transport error behind it is an HTTP error status (500, 502): not sent
+    return not isinstance(cause, httpx.HTTPError)
+
+
+async def send_item(bot, item: outbox.Item) -> None:
+    """Send one outbox message to its Telegram chat, raising what storage/outbox.py understands."""
+    chat_id = chat_of(item.user_key)
+    reply = item.reply
+    parts = split_message(render_reply(reply, html=True))
+    markup = keyboard(reply)
+    timeouts: dict[str, Any] = {"read_timeout": SECOND_TRY_READ_TIMEOUT} if item.unknown else {}
+    done = item.parts_sent
+    try:
+        if item.edit_of and reply.edit and len(parts) == 1 and done == 0:
             try:
-                await edit_message.edit_text(parts[0], parse_mode=ParseMode.HTML, reply_markup=markup)
-                continue
+                await bot.edit_message_text(parts[0], chat_id=chat_id, message_id=int(item.edit_of),
+                                            parse_mode=ParseMode.HTML, reply_markup=markup, **timeouts)
+                return
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
-                    continue
+                    return
                 log.info("edit failed (%s): sending a new message", exc)
-        for i, part in enumerate(parts):
-            await _retrying(bot.send_message, chat_id, part, parse_mode=ParseMode.HTML,
-                            reply_markup=markup if i == len(parts) - 1 else None)
+        for i in range(done, len(parts)):
+            await bot.send_message(chat_id, parts[i], parse_mode=ParseMode.HTML,
+                                   reply_markup=markup if i == len(parts) - 1 else None, **timeouts)
+            done = i + 1
+    except RetryAfter as exc:
+        after = exc.retry_after
+        seconds = after.total_seconds() if hasattr(after, "total_seconds") else float(after)
+        raise outbox.RetryLater(seconds, "429", parts_sent=done) from exc
+    except Forbidden as exc:
+        raise outbox.Undeliverable(f"forbidden: {exc}") from exc
+    except BadRequest as exc:
+        raise outbox.Undeliverable(f"bad request: {exc}") from exc
+    except (TimedOut, NetworkError) as exc:
+        if _not_sent(exc):
+            raise outbox.RetryLater(min(30.0, 1.0 + item.attempts), str(exc)[:100], parts_sent=done) from exc
+        raise outbox.OutcomeUnknown(str(exc)[:100], parts_sent=done) from exc
+    except TelegramError as exc:
+        raise outbox.Undeliverable(str(exc)[:100]) from exc
 
 
-async def _retrying(call, *args, attempts: int = 3, **kwargs):
-    """The answer is already committed: a passing network fault must not lose it."""
-    for attempt in range(attempts):
+async def sender_loop(bridge: Bridge) -> None:
+    """Deliver whatever is pending in the outbox for Telegram: after a restart, after a 429 or a
+    timeout, and notices written by other processes (the office desk)."""
+    while True:
         try:
-            return await call(*args, **kwargs)
-        except RetryAfter as exc:
-            await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)()))
-        except (TimedOut, NetworkError):
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.5 * (attempt + 1))
-
-
-async def notify(bot, notices: list[Notice]) -> None:
-    for notice in notices:
-        chat_id = chat_of(notice.user_key)
-        if chat_id is None:
-            continue  # a console user: nothing to push to
+            await outbox.deliver(bridge.engine, channel="tg", run_db=bridge._db, min_age=2.0,
+                                 send=functools.partial(send_item, bridge.bot))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the loop must live on (the database may be away a moment)
+            log.exception("outbox delivery failed; trying again shortly")
+        bridge.wake.clear()
         try:
-            await send(bot, chat_id, [notice.reply])
-        except Forbidden:
-            log.warning("could not notify %s: the user blocked the bot", notice.user_key)
+            await asyncio.wait_for(bridge.wake.wait(), timeout=1.0)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def send_direct(bot, chat_id: int, replies: list[Reply]) -> None:
+    """Only for words that change nothing (a sticker, the database is away): sent, not queued."""
+    for reply in replies:
+        for part in split_message(render_reply(reply, html=True)):
+            await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML, reply_markup=keyboard(reply))
+
+
+async def deliver_outcome(bridge: Bridge, key: str, outcome: Any, queued: list | None = None) -> None:
+    await bridge.flush(key, queued)
+    for notice in (outcome.notices if outcome is not None else []):
+        if notice.user_key != key:
+            await bridge.flush(notice.user_key)
 
 
 def bridge_of(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
@@ -144,101 +241,257 @@ def bridge_of(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     bridge = bridge_of(context)
+    key = user_key(update.effective_user.id)
     async with bridge.lock(update.effective_user.id):
-        outcome = await bridge.run(update, Input.typed(update.effective_message.text or ""))
-        if outcome is None:
-            return  # a redelivered update, already answered
-        await send(context.bot, update.effective_chat.id, outcome.replies)
-    await notify(context.bot, outcome.notices)
+        queued: list = []
+        outcome = await bridge.run(update, Input.typed(update.effective_message.text or ""), queued=queued)
+        await deliver_outcome(bridge, key, outcome, queued)  # None: a redelivered update, queued before
+
+
+async def answer_query(query) -> None:
+    """Stop the button's spinner.  A failed or too-old answer (after downtime) never aborts the press."""
+    try:
+        await query.answer()
+    except TelegramError as exc:
+        log.info("answerCallbackQuery failed (%s); the press is processed anyway", exc)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     bridge = bridge_of(context)
     query = update.callback_query
+    key = user_key(update.effective_user.id)
     async with bridge.lock(update.effective_user.id):
-        await query.answer()
-        outcome = await bridge.run(update, Input.pressed(query.data or ""))
-        if outcome is None:
+        await answer_query(query)
+        if query.message is None:  # a button on an inline message: no chat to answer in
             return
-        await send(context.bot, update.effective_chat.id, outcome.replies, edit_message=query.message)
-    await notify(context.bot, outcome.notices)
+        queued: list = []
+        outcome = await bridge.run(update, Input.pressed(query.data or ""), edit_of=query.message.message_id,
+                                   queued=queued)
+        await deliver_outcome(bridge, key, outcome, queued)
 
 
 async def on_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     bridge = bridge_of(context)
     query = update.callback_query
+    key = user_key(update.effective_user.id)
     async with bridge.lock(update.effective_user.id):
         if query is not None:
-            await query.answer()
+            await answer_query(query)
+            if query.message is None:
+                return
         text = None if query else update.effective_message.text
-        outcome = await bridge.run_staff(update, text, query.data if query else None)
-        if outcome is None:
-            return
-        await send(context.bot, update.effective_chat.id, outcome.replies,
-                   edit_message=query.message if query else None)
-        for doc in outcome.documents:
+        queued: list = []
+        outcome = await bridge.run_staff(update, text, query.data if query else None,
+                                         edit_of=query.message.message_id if query else None, queued=queued)
+        await deliver_outcome(bridge, key, outcome, queued)
+        for doc in (outcome.documents if outcome is not None else []):
             await _retrying(context.bot.send_document, update.effective_chat.id, document=doc.content,
                             filename=doc.filename)
-    await notify(context.bot, outcome.notices)
+
+
+async def _retrying(call, *args, attempts: int = 3, **kwargs):
+    """A document asked for now (an export): a passing fault is retried a few times."""
+    for attempt in range(attempts):
+        try:
+            return await call(*args, **kwargs)
+        except RetryAfter as exc:
+            after = exc.retry_after
+            await asyncio.sleep(after.total_seconds() if hasattr(after, "total_seconds") else float(after))
+        except (TimedOut, NetworkError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
+
+
+async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message is never taken as the answer to the question being asked now: a kind note
+    asks to send the new text as a new message.  Nothing of the edit is echoed or stored."""
+    if update.effective_chat is None or update.effective_user is None:
+        return
+    bridge = bridge_of(context)
+    key = user_key(update.effective_user.id)
+    async with bridge.lock(update.effective_user.id):
+        await bridge.tx(_queue_note, key=key, template="edited_note", update_id=update.update_id,
+                        bot_id=bridge.bot_id)
+        await bridge.flush(key)
+
+
+def _queue_note(session, *, key: str, template: str, update_id: int | None, bot_id: int) -> None:
+    from storage import repo
+
+    if update_id is not None and not repo.first_time(session, update_id=update_id, user_key=key, bot_id=bot_id):
+        return
+    outbox.add(session, user_key=key, reply=Reply(template))
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_chat is not None:
-        await send(context.bot, update.effective_chat.id, [Reply("send_text_please")])
+        await send_direct(context.bot, update.effective_chat.id, [Reply("send_text_please")])
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Always answer: sorry, then what the user is being asked now (so a resent answer is not taken
-    for the next question's)."""
+    for the next question's).  The update is marked failed: polling keeps it in the inbox to try
+    again, the webhook answers 500 so Telegram redelivers it."""
     log.error("error while handling an update", exc_info=context.error)
-    if not isinstance(update, Update) or update.effective_chat is None:
+    if not isinstance(update, Update):
         return
-    replies = [Reply("error")]
+    bridge = bridge_of(context)
+    bridge.failed.add(update.update_id)
+    if update.effective_chat is None or update.effective_user is None:
+        return
+    key = user_key(update.effective_user.id)
     try:
-        if update.effective_user is not None:
-            outcome = await bridge_of(context).run(update, Input.pressed("resume"), update_id=None)
-            replies += outcome.replies if outcome else []
+        await bridge.tx(_queue_note, key=key, template="error", update_id=None, bot_id=bridge.bot_id)
+        await bridge.run(update, Input.pressed("resume"), update_id=None)
+        await bridge.flush(key)
+        return
     except Exception:  # noqa: BLE001 - the error handler must never raise
-        log.exception("could not read the conversation after an error")
+        log.exception("could not queue the apology after an error")
     try:
-        await send(context.bot, update.effective_chat.id, replies)
+        await send_direct(context.bot, update.effective_chat.id, [Reply("error")])
     except Exception:  # noqa: BLE001
         log.exception("could not tell the user about the error")
 
 
+class TongzhuApplication(Application):
+    """python-telegram-bot's Application, telling whether an update was processed: the inbox row
+    of a polled update is deleted only then, and the webhook answers 200 only then."""
+
+    async def _process(self, update: object) -> tuple[bool, bool]:
+        """→ (processed without error, committed by handle)."""
+        bridge: Bridge = self.bot_data["bridge"]
+        update_id = getattr(update, "update_id", None)
+        bridge.failed.discard(update_id)
+        bridge.settled.discard(update_id)
+        await super().process_update(update)
+        ok, settled = update_id not in bridge.failed, update_id in bridge.settled
+        bridge.failed.discard(update_id)
+        bridge.settled.discard(update_id)
+        return ok, settled
+
+    async def process_update_ok(self, update: object) -> bool:
+        return (await self._process(update))[0]
+
+    async def process_update(self, update: object) -> None:
+        bridge: Bridge | None = self.bot_data.get("bridge")
+        if bridge is None or not bridge.use_inbox or not isinstance(update, Update):
+            await self._process(update) if bridge is not None else await super().process_update(update)
+            return
+        ok = settled = False
+        try:
+            ok, settled = await self._process(update)
+        finally:
+            try:
+                if ok and not settled:
+                    await bridge.tx(inbox.done, bot_id=bridge.bot_id, update_id=update.update_id)
+                elif not ok:
+                    await bridge.tx(inbox.failed, bot_id=bridge.bot_id, update_id=update.update_id)
+            except Exception:  # noqa: BLE001 - the row stays; it is processed again (and deduplicated)
+                log.exception("could not update the inbox for update %s", update.update_id)
+            bridge.inflight.discard(update.update_id)  # only now: the inbox loop must not take it again
+
+
+class InboxQueue(asyncio.Queue):
+    """The update queue of a polling application: `put` (what the Updater calls for each fetched
+    update, before it confirms the offset with its next getUpdates) writes the update to the inbox
+    first, and keeps trying while the database is away: an offset is never confirmed for an update
+    that is not stored."""
+
+    bridge: Bridge | None = None
+
+    async def put(self, item: Any) -> None:
+        bridge = self.bridge
+        if bridge is not None and bridge.use_inbox and isinstance(item, Update):
+            while True:
+                try:
+                    await bridge.tx(inbox.store, bot_id=bridge.bot_id, updates=[item.to_dict()])
+                    break
+                except Exception:  # noqa: BLE001
+                    log.exception("could not store update %s in the inbox; trying again", item.update_id)
+                    await asyncio.sleep(1.0)
+            if item.update_id in bridge.inflight:
+                return  # already queued from the inbox
+            bridge.inflight.add(item.update_id)
+        await super().put(item)
+
+    async def requeue(self, update: Update) -> None:
+        await super().put(update)
+
+
+async def inbox_loop(application: Application) -> None:
+    """Process what is left in the inbox: at start (a crash after the fetch), and updates whose
+    processing failed, after their wait."""
+    bridge: Bridge = application.bot_data["bridge"]
+    queue: InboxQueue = application.update_queue  # type: ignore[assignment]
+    while True:
+        try:
+            for update_id, data in await bridge.tx(inbox.due, bot_id=bridge.bot_id):
+                if update_id in bridge.inflight:
+                    continue
+                bridge.inflight.add(update_id)
+                await queue.requeue(Update.de_json(data, application.bot))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("inbox check failed; trying again shortly")
+        await asyncio.sleep(2.0)
+
+
 async def post_init(application: Application) -> None:
-    await application.bot.set_my_commands([BotCommand(c, d) for c, d in words("commands").items()])
+    bridge: Bridge = application.bot_data["bridge"]
+    try:
+        await application.bot.set_my_commands([BotCommand(c, d) for c, d in words("commands").items()])
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)
     # build the free-text index (a few seconds) now, not on the first family's message
     application.bot_data["warm_task"] = asyncio.create_task(asyncio.to_thread(get_index))
+    if bridge.engine is not None:
+        application.bot_data["sender_task"] = asyncio.create_task(sender_loop(bridge))
+        if bridge.use_inbox:
+            application.bot_data["inbox_task"] = asyncio.create_task(inbox_loop(application))
     if application.bot_data.get("maintenance", True):
-        application.bot_data["maintenance_task"] = asyncio.create_task(
-            maintenance_loop(application.bot_data["bridge"].engine))
+        application.bot_data["maintenance_task"] = asyncio.create_task(maintenance_loop(bridge.engine))
 
 
 async def post_shutdown(application: Application) -> None:
-    for name in ("maintenance_task", "warm_task"):
-        task = application.bot_data.get(name)
+    stop_tasks(application)
+
+
+def stop_tasks(application: Application) -> None:
+    for name in ("maintenance_task", "warm_task", "sender_task", "inbox_task"):
+        task = application.bot_data.pop(name, None)
         if task is not None:
             task.cancel()
 
 
-def wire(application: Application, engine: Engine) -> Application:
-    application.bot_data["bridge"] = Bridge(engine)
+def wire(application: Application, engine: Engine, *, bot_id: int = 0) -> Application:
+    bridge = application.bot_data["bridge"] = Bridge(engine, bot_id=bot_id)
+    bridge.bot = application.bot
+    if isinstance(application.update_queue, InboxQueue):
+        application.update_queue.bridge = bridge
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED, on_edited), group=0)
     application.add_handler(CommandHandler(staff.COMMANDS, on_staff), group=0)
     application.add_handler(CallbackQueryHandler(on_staff, pattern=r"^s:"), group=0)
     application.add_handler(CommandHandler(FAMILY_COMMANDS, on_text), group=0)
     application.add_handler(CallbackQueryHandler(on_button), group=0)
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text), group=0)
     application.add_handler(MessageHandler(filters.COMMAND, on_text), group=0)  # unknown commands: kind word
-    application.add_handler(MessageHandler(~filters.TEXT & ~filters.UpdateType.EDITED, on_other), group=0)
+    application.add_handler(MessageHandler(~filters.TEXT, on_other), group=0)
     application.add_error_handler(on_error)
     return application
 
 
 def build_application(*, token: str, engine: Engine, base_url: str | None = None,
                       request: BaseRequest | None = None, get_updates_request: BaseRequest | None = None,
-                      rate_limit: bool = False, webhook: bool = False, maintenance: bool = True) -> Application:
-    builder = ApplicationBuilder().token(token).post_init(post_init).post_shutdown(post_shutdown)
+                      rate_limit: bool = False, webhook: bool = False, maintenance: bool = True,
+                      polling: bool = False) -> Application:
+    """The application for the webhook, the tests and the benchmark; `polling=True` for long
+    polling through the inbox (run_polling)."""
+    builder = (ApplicationBuilder().application_class(TongzhuApplication).token(token)
+               .post_init(post_init).post_shutdown(post_shutdown))
+    if polling:
+        builder = builder.update_queue(InboxQueue())
     if base_url:
         builder = builder.base_url(base_url)  # like https://api.telegram.org/bot: PTB appends the token
     if request is not None:
@@ -246,6 +499,7 @@ def build_application(*, token: str, engine: Engine, base_url: str | None = None
     else:  # a small pool: httpcore scans every pooled connection on each request
         trust_env = not get_settings().tongzhu_no_proxy_env
         builder = builder.request(HTTPXRequest(connection_pool_size=32, pool_timeout=10,
+                                               read_timeout=get_settings().telegram_read_timeout,
                                                httpx_kwargs={"trust_env": trust_env}))
         builder = builder.get_updates_request(HTTPXRequest(httpx_kwargs={"trust_env": trust_env}))
     if rate_limit:
@@ -255,7 +509,9 @@ def build_application(*, token: str, engine: Engine, base_url: str | None = None
     builder = builder.concurrent_updates(True)
     application = builder.build()
     application.bot_data["maintenance"] = maintenance
-    return wire(application, engine)
+    wire(application, engine, bot_id=bot_id_of(token))
+    application.bot_data["bridge"].use_inbox = polling and engine is not None
+    return application
 
 
 def run_polling() -> int:
@@ -269,8 +525,11 @@ def run_polling() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
-    application = build_application(token=settings.telegram_bot_token, engine=make_engine(),
-                                     base_url=settings.telegram_api_base_url,
-                                     rate_limit=not settings.telegram_api_base_url)
+    engine = make_engine()
+    with Session(engine) as session, session.begin():  # one poller per bot: leases of a killed one go
+        outbox.release_all(session, channel="tg")
+    application = build_application(token=settings.telegram_bot_token, engine=engine,
+                                    base_url=settings.telegram_api_base_url,
+                                    rate_limit=not settings.telegram_api_base_url, polling=True)
     application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
     return 0

@@ -2,9 +2,10 @@
 
 An ASGI app (Starlette under uvicorn), as in python-telegram-bot's custom-webhook examples: the
 application is built with `.updater(None)`; each POST /telegram is checked against the
-X-Telegram-Bot-Api-Secret-Token header and processed before the answer, so an update whose
-processing failed is redelivered by Telegram (and a redelivered one is recognised by its
-update_id).  Several workers need PostgreSQL: one chat's updates are serialised across them by an
+X-Telegram-Bot-Api-Secret-Token header and processed before the answer: 200 only once it was
+processed (its replies are then safe in the outbox), 500 when processing failed, so Telegram
+redelivers it (and a redelivered one is recognised by the bot's id and its update_id).  A body over
+1 MB gets 413, anything but a JSON object with an update_id gets 400.  Several workers need PostgreSQL: one chat's updates are serialised across them by an
 advisory lock (storage/db.py), and the maintenance job runs in one worker at a time (casework/jobs.py).
 
 Environment: TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET (required), TELEGRAM_WEBHOOK_URL (the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import os
 
@@ -26,7 +28,7 @@ from starlette.routing import Route
 from telegram import Update
 
 from settings import get_settings
-from handlers.telegram_app import build_application, post_init
+from handlers.telegram_app import build_application, post_init, stop_tasks
 
 log = logging.getLogger("tongzhu.webhook")
 PATH = "/telegram"
@@ -35,6 +37,34 @@ PATH = "/telegram"
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+MAX_BODY = 1_000_000  # Telegram's updates are a few kilobytes
+
+
+async def read_capped(request: Request, limit: int = MAX_BODY) -> bytes | None:
+    """The body, or None when it is over `limit` bytes (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def parse_update(body: bytes) -> dict | None:
+    """A JSON object with an integer update_id, or None (bad encoding, nesting, type)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) or isinstance(
+            data.get("update_id"), bool):
+        return None
+    return data
 
 
 def create_app() -> Starlette:
@@ -51,11 +81,19 @@ def create_app() -> Starlette:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not hmac.compare_digest(given, secret):
             return PlainTextResponse("forbidden", status_code=403)
+        body = await read_capped(request)
+        if body is None:
+            return PlainTextResponse("too large", status_code=413)
+        data = parse_update(body)
+        if data is None:
+            return PlainTextResponse("bad request: a JSON object with an update_id is expected", status_code=400)
         try:
-            data = await request.json()
-        except ValueError:
-            return PlainTextResponse("bad request", status_code=400)
-        await application.process_update(Update.de_json(data, application.bot))
+            update = Update.de_json(data, application.bot)
+        except Exception:  # noqa: BLE001 - a malformed update is the sender's fault, not ours
+            log.warning("an update that python-telegram-bot cannot read was refused")
+            return PlainTextResponse("bad request: not a Telegram update", status_code=400)
+        if not await application.process_update_ok(update):
+            return PlainTextResponse("processing failed; send it again", status_code=500)
         return Response(status_code=200)
 
     async def health(_: Request) -> Response:
@@ -67,10 +105,8 @@ def create_app() -> Starlette:
             await application.start()
             await post_init(application)
             yield
+            stop_tasks(application)
             await application.stop()
-            task = application.bot_data.get("maintenance_task")
-            if task is not None:
-                task.cancel()
 
     return Starlette(routes=[Route(PATH, telegram, methods=["POST"]), Route("/healthz", health)],
                      lifespan=lifespan)

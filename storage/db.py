@@ -47,9 +47,14 @@ def make_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if migrate:
+        from storage.keys import KeyMismatch, check
         from storage.migrate import upgrade
 
         upgrade(engine)
+        problem = check(engine)  # the data key this database was made with, or refuse to go on
+        if problem:
+            engine.dispose()
+            raise KeyMismatch(problem)
     return engine
 
 

@@ -58,13 +58,64 @@ class ConversationState(SQLModel, table=True):
 
 
 class ProcessedUpdate(SQLModel, table=True):
-    """Telegram redelivers updates whose offset was not confirmed: each update_id is handled once."""
+    """Telegram redelivers updates whose offset was not confirmed: each update is handled once.
+    The key is the bot's id with the update_id (two bots, or a new token, never collide), and keys
+    expire (casework/jobs.py) so that update ids Telegram reuses much later are handled again."""
 
     __tablename__ = "processed_updates"
 
+    bot_id: int = Field(default=0, sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     user_key: str = Field(max_length=64)
     processed_at: dt.datetime = Field(default_factory=utcnow, index=True)
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A Telegram update fetched by long polling, written here BEFORE its offset is confirmed to
+    Telegram, and processed from here (storage/inbox.py).  The update is kept encrypted (it holds
+    what the family typed) and the row is deleted once processed."""
+
+    __tablename__ = "inbox"
+
+    bot_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    payload_enc: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = 0
+    received_at: dt.datetime = Field(default_factory=utcnow)
+    not_before: dt.datetime | None = None  # a failed attempt waits before the next one
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message for one user, written in the same transaction as the change that caused it, then
+    delivered by the user's channel (storage/outbox.py explains the life of a row).  The message
+    (template, context, buttons) is kept encrypted: a context can hold a name or a number."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_key: str = Field(max_length=64, index=True)
+    channel: str = Field(max_length=16, index=True)  # "tg", "wx", "web", "console": the user_key prefix
+    kind: str = Field(default="reply", max_length=16)  # "reply" (to what the user did) or "notice"
+    payload_enc: str = Field(sa_column=Column(Text, nullable=False))
+    important: bool = False  # carries a reference number: delivered even after an unknown outcome
+    edit_of: str | None = Field(default=None, max_length=64)  # the channel's message id to edit, if any
+    status: str = Field(default="pending", max_length=16, index=True)  # pending/sent/shown/unknown/failed
+    attempts: int = 0
+    unknown: int = 0  # sends whose outcome was unknown (a timeout): at most one more try after one
+    parts_sent: int = 0  # a long message goes in parts: those already delivered are not sent again
+    claimed_until: dt.datetime | None = None  # a sender's lease, or when a failed send may be retried
+    error: str | None = Field(default=None, max_length=200)
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    done_at: dt.datetime | None = None
+
+
+class Meta(SQLModel, table=True):
+    """Small facts about the installation: the data key's fingerprint (storage/keys.py)."""
+
+    __tablename__ = "meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class Family(SQLModel, table=True):

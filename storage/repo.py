@@ -12,7 +12,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.models import (AuditLog, CaseDocument, CaseNote, Child, ConversationState, Family, PreApplication,
+from storage import crypto
+from storage.models import (AuditLog, CaseDocument, CaseNote, Child, ConversationState, Family, InboxUpdate,
+                            PreApplication,
                             ProcessedUpdate, Role, Status, StatusChange, User, utcnow)
 
 OPEN_STATUSES = (Status.submitted, Status.reviewing, Status.needs_documents, Status.accepted)
@@ -56,14 +58,25 @@ def staff_for_place(session: Session, *, lineage: list[str]) -> list[User]:
 
 # ---------------------------------------------------------------- conversation state
 
+def decode_state(raw: str) -> dict[str, Any]:
+    """A stored state: encrypted (a Fernet token), or plain JSON written before encryption."""
+    return json.loads(raw if raw.startswith("{") else crypto.decrypt(raw))
+
+
+def encode_state(state: dict[str, Any]) -> str:
+    """The whole state is encrypted: the identity form's 身份证 and phone (and anything a family
+    types by mistake, like a number where a name is asked) are never stored in clear."""
+    return crypto.encrypt(json.dumps(state, ensure_ascii=False, separators=(",", ":")))
+
+
 def load_state(session: Session, *, user_key: str) -> dict[str, Any] | None:
     raw = session.exec(select(ConversationState.state_json).where(ConversationState.user_key == user_key)).first()
-    return json.loads(raw) if raw is not None else None
+    return decode_state(raw) if raw is not None else None
 
 
 def save_state(session: Session, *, user_key: str, state: dict[str, Any]) -> None:
     """One statement on the hot path: update the row, or insert it on first contact."""
-    payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+    payload = encode_state(state)
     table = ConversationState.__table__
     updated = session.execute(update(table).where(table.c.user_key == user_key).values(
         state_json=payload, version=table.c.version + 1, updated_at=utcnow())).rowcount
@@ -75,22 +88,35 @@ def delete_state(session: Session, *, user_key: str) -> None:
     session.exec(delete(ConversationState).where(ConversationState.user_key == user_key))
 
 
-def first_time(session: Session, *, update_id: int, user_key: str) -> bool:
-    """Record an update; False when it was handled before (Telegram redelivers after a crash).
-    One INSERT … ON CONFLICT DO NOTHING RETURNING: a row comes back only the first time."""
+def first_time(session: Session, *, update_id: int, user_key: str, bot_id: int = 0) -> bool:
+    """Record an update of bot `bot_id`; False when it was handled before (Telegram redelivers after
+    a crash).  One INSERT … ON CONFLICT DO NOTHING RETURNING: a row comes back only the first time."""
     table = ProcessedUpdate.__table__
     insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[session.get_bind().dialect.name]
-    stmt = (insert(table).values(update_id=update_id, user_key=user_key, processed_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["update_id"]).returning(table.c.update_id))
-    return session.execute(stmt).first() is not None
+    stmt = (insert(table).values(bot_id=bot_id, update_id=update_id, user_key=user_key, processed_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"]).returning(table.c.update_id))
+    first = session.execute(stmt).first() is not None
+    if bot_id:  # a polled update leaves the inbox in the transaction that handles it
+        inbox = InboxUpdate.__table__
+        session.execute(delete(inbox).where(inbox.c.bot_id == bot_id, inbox.c.update_id == update_id))
+    return first
+
+
+DEDUPE_KEEP = dt.timedelta(days=2)  # Telegram keeps an unconfirmed update 24 hours
 
 
 def delete_stale(session: Session, *, days: int, now: dt.datetime | None = None) -> dict[str, int]:
-    """Unfinished conversations untouched for `days` days, and old update ids, are deleted."""
-    cutoff = (now or utcnow()) - dt.timedelta(days=days)
+    """Unfinished conversations untouched for `days` days are deleted; update ids (dedupe keys)
+    expire after two days, so ids Telegram hands out again much later are handled again; delivered
+    outbox messages go after a day."""
+    from storage import outbox
+
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(days=days)
     states = session.exec(delete(ConversationState).where(ConversationState.updated_at < cutoff)).rowcount
-    updates = session.exec(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < cutoff)).rowcount
-    return {"sessions": states or 0, "updates": updates or 0}
+    updates = session.exec(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < now - DEDUPE_KEEP)).rowcount
+    sent = outbox.purge(session, older_than=dt.timedelta(days=1), now=now)
+    return {"sessions": states or 0, "updates": updates or 0, "outbox": sent}
 
 
 # ---------------------------------------------------------------- cases

@@ -12,6 +12,16 @@ from policy_kb.check import shared_dir  # noqa: E402
 SHARED = shared_dir()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_data_keys():
+    """storage/crypto.py reads the data key once per process: a test that sets TONGZHU_DATA_KEY gets it."""
+    from storage import crypto
+
+    crypto.reset_keys()
+    yield
+    crypto.reset_keys()
+
+
 def needs_shared():
     return pytest.mark.skipif(SHARED is None, reason="../shared (policy texts and personas) is not beside the repository")
 

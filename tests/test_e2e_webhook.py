@@ -21,6 +21,7 @@ from e2e.fixtures import api, bots, transcripts  # noqa: F401 (pytest fixtures)
 from e2e.pg import pg_schema  # noqa: F401 (pytest fixture)
 from e2e.process import SECRET
 from e2e.users import TEXT_METHODS, ScriptedUser, Webhook, close_clients
+from storage import repo
 from storage.db import make_engine
 from storage.models import ConversationState, PreApplication, ProcessedUpdate
 from tg import child_id
@@ -137,7 +138,7 @@ def test_two_updates_of_one_chat_at_once_on_two_workers_are_handled_one_at_a_tim
 
     row = state_row(pg_schema, GRANDMA)
     assert row.version == before + 2, "each update read the state the other one wrote"
-    state = json.loads(row.state_json)
+    state = repo.decode_state(row.state_json)
     # whichever came first answered the father question; the other one's button was stale by then
     assert "father" in state["answers"] and state["current"] != "father", state
     answered = {c.params["callback_query_id"] for c in api.calls("answerCallbackQuery")}
