@@ -14,6 +14,9 @@
     python bot.py db upgrade           apply the database migrations (also done at start-up)
     python bot.py maintenance          delete unfinished conversations older than TONGZHU_SESSION_DAYS
     python bot.py keygen               print a new TONGZHU_DATA_KEY
+    python bot.py keys rotate          re-encrypt everything under the first key of TONGZHU_DATA_KEY=NEW,OLD
+    python bot.py keys fingerprint     the fingerprints of the configured key(s) and of the database's
+    python bot.py doctor               check the database, migrations, key, Bot API/WeChat, disk space
 """
 
 from __future__ import annotations
@@ -27,15 +30,30 @@ from pathlib import Path
 from settings import get_settings
 
 
+MAX_INPUT = 1_000_000  # bytes: a household's facts are a few hundred
+
+
+class BadInput(Exception):
+    """Bad input on the command line: one line to stderr, exit code 2 (no traceback)."""
+
+
 def _load_json(path: str) -> object:
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        raw = sys.stdin.buffer.read(MAX_INPUT + 1) if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise SystemExit(f"读不到文件 {path}：{exc.strerror}")
+        raise BadInput(f"读不到文件 {path}：{exc.strerror}")
+    if len(raw) > MAX_INPUT:
+        raise BadInput(f"{path} 太大了（超过 {MAX_INPUT // 1000} KB），不像一户家庭的情况")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path} 不是 UTF-8 编码的文本（第 {exc.start} 个字节）：请另存为 UTF-8 的 JSON")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"{path} 不是有效的 JSON（第{exc.lineno}行第{exc.colno}列）：{exc.msg}")
+        raise BadInput(f"{path} 不是有效的 JSON（第{exc.lineno}行第{exc.colno}列）：{exc.msg}")
+    except RecursionError:
+        raise BadInput(f"{path} 的 JSON 嵌套太深，不像一户家庭的情况")
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
@@ -164,6 +182,42 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from storage import crypto, keys
+    from storage.db import make_engine
+
+    configured = crypto.keys()
+    engine = make_engine()
+    counts = keys.rotate(engine)
+    print(f"re-encrypted under key {crypto.fingerprint(configured[0])}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if len(configured) > 1:
+        print("the old key(s) can now be removed from TONGZHU_DATA_KEY")
+    return 0
+
+
+def cmd_keys_fingerprint(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from storage import crypto, keys
+    from storage.db import make_engine
+
+    for i, key in enumerate(crypto.keys()):
+        print(f"{'encrypts' if i == 0 else 'decrypts'}: {crypto.fingerprint(key)}")
+    engine = make_engine(migrate=False)
+    try:
+        with Session(engine) as session:
+            print(f"database: {keys.stored_fingerprint(session) or 'none recorded yet'}")
+    except Exception as exc:  # noqa: BLE001 - a database not made yet
+        print(f"database: not readable ({type(exc).__name__})")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from storage.doctor import run_doctor
+
+    return run_doctor()
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     from storage.crypto import new_key
 
@@ -266,6 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     p_maint.set_defaults(func=cmd_maintenance)
 
     sub.add_parser("keygen", help="print a new encryption key").set_defaults(func=cmd_keygen)
+    p_keys = sub.add_parser("keys", help="the data key: rotate, fingerprint")
+    keys_sub = p_keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("rotate", help="re-encrypt everything under the first key of TONGZHU_DATA_KEY "
+                                       "(NEW,OLD) and recompute duplicate hashes").set_defaults(func=cmd_keys_rotate)
+    keys_sub.add_parser("fingerprint", help="fingerprints of the configured keys and of the database"
+                        ).set_defaults(func=cmd_keys_fingerprint)
+    sub.add_parser("doctor", help="check the database, migrations, key, Bot API or WeChat, disk space"
+                   ).set_defaults(func=cmd_doctor)
 
     p_web = sub.add_parser("web", help="the web app: family chat at /, WeChat at /wechat, desk at /desk")
     p_web.add_argument("--host", default=None, help="address to listen on (default HOST, 127.0.0.1)")
@@ -281,9 +343,19 @@ def main(argv: list[str] | None = None) -> int:
     p_check.set_defaults(func=cmd_kb_check)
 
     args = parser.parse_args(argv)
-    if args.command is None:
-        return cmd_run(args)
-    return args.func(args)
+    from storage.crypto import MissingKey
+    from storage.keys import KeyMismatch
+
+    try:
+        if args.command is None:
+            return cmd_run(args)
+        return args.func(args)
+    except BadInput as exc:
+        print(f"输入有误：{exc}", file=sys.stderr)
+        return 2
+    except (KeyMismatch, MissingKey) as exc:
+        print(f"童助 will not start: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

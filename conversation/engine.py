@@ -231,6 +231,8 @@ def _field_value(state: dict[str, Any], f: dict[str, Any], text: str, facts: dic
     if kind == "text":
         if not f["min"] <= len(text) <= f["max"] or "<" in text and ">" in text:
             return None, "field_text_invalid"
+        if re.search(r"\d{7,}", text):  # a phone or 身份证 number is not a name or an address (kept out of clear text)
+            return None, "field_no_number"
         return text, None
     if kind == "choice":
         choices = f["choices"]

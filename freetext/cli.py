@@ -55,6 +55,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print("请写下要问的问题", file=sys.stderr)
         return 2
     out = ask(question, region=args.region)
+    if args.region:
+        from policy_kb.loader import load_kb
+        from policy_kb.places import place_index
+
+        out["place_unknown"] = place_index(load_kb()).resolve(args.region).node is None
+        if out["place_unknown"] and not args.json:
+            sys.stdout.write(f"不认识“{args.region}”这个地方，下面按国家政策回答。\n\n")
     if args.json:
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         print()

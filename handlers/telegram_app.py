@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -392,24 +393,58 @@ class TongzhuApplication(Application):
             bridge.inflight.discard(update.update_id)  # only now: the inbox loop must not take it again
 
 
+class InboxRequest(BaseRequest):
+    """The getUpdates transport of a polling application: each batch of updates Telegram returns
+    is written to the inbox (one transaction, the raw JSON) before python-telegram-bot sees it.
+    The Updater confirms an offset only with its NEXT getUpdates, so an update is never confirmed
+    before it is stored.  While the database is away, the batch is stored again and again."""
+
+    def __init__(self, inner: BaseRequest):
+        self.inner = inner
+        self.bridge: Bridge | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self.inner.read_timeout
+
+    async def initialize(self) -> None:
+        await self.inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self.inner.shutdown()
+
+    async def do_request(self, url: str, method: str, request_data=None, read_timeout=None, write_timeout=None,
+                         connect_timeout=None, pool_timeout=None) -> tuple[int, bytes]:
+        code, payload = await self.inner.do_request(url, method, request_data=request_data,
+                                                    read_timeout=read_timeout, write_timeout=write_timeout,
+                                                    connect_timeout=connect_timeout, pool_timeout=pool_timeout)
+        bridge = self.bridge
+        if bridge is None or not bridge.use_inbox or code != 200 or not url.endswith("/getUpdates"):
+            return code, payload
+        try:
+            updates = json.loads(payload).get("result") or []
+        except ValueError:
+            return code, payload
+        updates = [u for u in updates if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+        while updates:
+            try:
+                await bridge.tx(inbox.store, bot_id=bridge.bot_id, updates=updates)
+                break
+            except Exception:  # noqa: BLE001
+                log.exception("could not store %d update(s) in the inbox; trying again", len(updates))
+                await asyncio.sleep(1.0)
+        return code, payload
+
+
 class InboxQueue(asyncio.Queue):
-    """The update queue of a polling application: `put` (what the Updater calls for each fetched
-    update, before it confirms the offset with its next getUpdates) writes the update to the inbox
-    first, and keeps trying while the database is away: an offset is never confirmed for an update
-    that is not stored."""
+    """The update queue of a polling application: an update already queued from the inbox (at
+    start, or a retry) is not queued twice."""
 
     bridge: Bridge | None = None
 
     async def put(self, item: Any) -> None:
         bridge = self.bridge
         if bridge is not None and bridge.use_inbox and isinstance(item, Update):
-            while True:
-                try:
-                    await bridge.tx(inbox.store, bot_id=bridge.bot_id, updates=[item.to_dict()])
-                    break
-                except Exception:  # noqa: BLE001
-                    log.exception("could not store update %s in the inbox; trying again", item.update_id)
-                    await asyncio.sleep(1.0)
             if item.update_id in bridge.inflight:
                 return  # already queued from the inbox
             bridge.inflight.add(item.update_id)
@@ -501,7 +536,8 @@ def build_application(*, token: str, engine: Engine, base_url: str | None = None
         builder = builder.request(HTTPXRequest(connection_pool_size=32, pool_timeout=10,
                                                read_timeout=get_settings().telegram_read_timeout,
                                                httpx_kwargs={"trust_env": trust_env}))
-        builder = builder.get_updates_request(HTTPXRequest(httpx_kwargs={"trust_env": trust_env}))
+        updates_request = HTTPXRequest(httpx_kwargs={"trust_env": trust_env})
+        builder = builder.get_updates_request(InboxRequest(updates_request) if polling else updates_request)
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter())
     if webhook:
@@ -509,8 +545,11 @@ def build_application(*, token: str, engine: Engine, base_url: str | None = None
     builder = builder.concurrent_updates(True)
     application = builder.build()
     application.bot_data["maintenance"] = maintenance
-    wire(application, engine, bot_id=bot_id_of(token))
-    application.bot_data["bridge"].use_inbox = polling and engine is not None
+    bridge = wire(application, engine, bot_id=bot_id_of(token)).bot_data["bridge"]
+    bridge.use_inbox = polling and engine is not None
+    updates_request = getattr(application.updater.bot, "_request", [None, None])[0] if application.updater else None
+    if isinstance(updates_request, InboxRequest):
+        updates_request.bridge = bridge
     return application
 
 

@@ -74,23 +74,47 @@ def render_reply(reply: Any, *, html: bool = False) -> str:
     return render(f"text/{reply.template}.txt.j2", **reply.context).strip()
 
 
+def units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is 2)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
 def split_message(text: str, limit: int = 4096) -> list[str]:
-    """Cut a long message into parts of at most `limit` characters: at blank lines where possible,
-    else at line ends (our templates keep any HTML tag within a line), else anywhere."""
+    """Cut a long message into parts of at most `limit` UTF-16 units (Telegram's count): at blank
+    lines where possible, else at line ends (our templates keep any HTML tag within a line), else
+    anywhere but inside an HTML entity (&lt;) or tag."""
     return _pack(text, limit, ("\n\n", "\n"))
 
 
+def _cut_anywhere(text: str, limit: int) -> list[str]:
+    parts: list[str] = []
+    while units(text) > limit:
+        end, used = 0, 0
+        while end < len(text) and used + units(text[end]) <= limit:
+            used += units(text[end])
+            end += 1
+        amp, semi = text.rfind("&", 0, end), text.rfind(";", 0, end)
+        if amp > semi and amp > 0 and ";" in text[end:end + 10]:  # inside &lt; &amp; &#128512;
+            end = amp
+        lt, gt = text.rfind("<", 0, end), text.rfind(">", 0, end)
+        if lt > gt and lt > 0:  # inside a tag
+            end = lt
+        parts.append(text[:end])
+        text = text[end:]
+    return parts + ([text] if text else [])
+
+
 def _pack(text: str, limit: int, separators: tuple[str, ...]) -> list[str]:
-    if len(text) <= limit:
+    if units(text) <= limit:
         return [text]
     if not separators:
-        return [text[i:i + limit] for i in range(0, len(text), limit)]
+        return _cut_anywhere(text, limit)
     sep, finer = separators[0], separators[1:]
     parts: list[str] = []
     current = ""
     for piece in text.split(sep):
         candidate = f"{current}{sep}{piece}" if current else piece
-        if len(candidate) <= limit:
+        if units(candidate) <= limit:
             current = candidate
             continue
         if current:

@@ -292,8 +292,8 @@ def test_run_maintenance_skips_while_another_worker_holds_the_job(pg_schema):
             assert run_maintenance(engine, days=30) is None
             assert count(pg_schema, ConversationState) == 2  # nothing deleted
             other.rollback()
-        assert run_maintenance(engine, days=30) == {"sessions": 1, "updates": 1}
-        assert run_maintenance(engine, days=30) == {"sessions": 0, "updates": 0}
+        assert run_maintenance(engine, days=30) == {"sessions": 1, "updates": 1, "outbox": 0}
+        assert run_maintenance(engine, days=30) == {"sessions": 0, "updates": 0, "outbox": 0}
     finally:
         engine.dispose()
 
@@ -304,7 +304,7 @@ def test_a_round_right_after_another_workers_round_is_skipped(pg_schema):
     seed_stale_session(pg_schema)
     engine = engine_of(pg_schema)
     try:
-        assert run_maintenance(engine, days=30, every=3600) == {"sessions": 1, "updates": 1}  # worker A
+        assert run_maintenance(engine, days=30, every=3600) == {"sessions": 1, "updates": 1, "outbox": 0}  # worker A
         assert run_maintenance(engine, days=30, every=3600) is None  # worker B, a moment later: done
     finally:
         engine.dispose()

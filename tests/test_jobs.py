@@ -20,7 +20,7 @@ def test_stale_sessions_are_deleted_once_per_period(tmp_path):
         old = s.get(ConversationState, "tg:1")
         old.updated_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)
         s.add(old)
-    assert run_maintenance(engine, days=30, every=3600) == {"sessions": 1, "updates": 0}
+    assert run_maintenance(engine, days=30, every=3600) == {"sessions": 1, "updates": 0, "outbox": 0}
     assert run_maintenance(engine, days=30, every=3600) is None, "a second worker's round is skipped"
     with Session(engine) as s:
         assert [r.user_key for r in s.exec(select(ConversationState))] == ["tg:2"]
