@@ -140,12 +140,18 @@ class Bridge:
 
     async def flush(self, key: str, queued: list | None = None) -> outbox.Counts:
         """Deliver `key`'s messages now: those just queued and leased to us, else whatever is
-        pending (the background loop catches anything left)."""
+        pending (the background loop catches anything left).  With several workers (PostgreSQL),
+        after our own we also send what another worker queued for this chat meanwhile: it found
+        ours still pending and left its own to go after them."""
         if chat_of(key) is None:
             return outbox.Counts()
         send = functools.partial(send_item, self.bot)
         if queued:
             counts = await outbox.send_items(self.engine, items=queued, send=send, run_db=self._db)
+            if self.executor is None:  # several workers: another one may have queued the next answer
+                more = await outbox.deliver(self.engine, channel="tg", user_key=key, run_db=self._db, send=send)
+                counts.sent, counts.retried, counts.unknown = (counts.sent + more.sent, counts.retried + more.retried,
+                                                               counts.unknown + more.unknown)
         else:
             counts = await outbox.deliver(self.engine, channel="tg", user_key=key, run_db=self._db, send=send)
         if counts.retried or counts.unknown:
