@@ -7,8 +7,8 @@
   is recreated empty (an update redelivered across this upgrade would be handled twice; upgrade
   with the bot stopped).
 
-Revision ID: 0002_outbox_inbox_keys
-Revises: 0001_initial
+Revision ID: 0003_outbox_inbox_keys
+Revises: 0002_resume_codes
 """
 from typing import Sequence, Union
 
@@ -16,8 +16,8 @@ from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 
-revision: str = "0002_outbox_inbox_keys"
-down_revision: Union[str, Sequence[str], None] = "0001_initial"
+revision: str = "0003_outbox_inbox_keys"
+down_revision: Union[str, Sequence[str], None] = "0002_resume_codes"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
