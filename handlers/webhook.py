@@ -130,7 +130,13 @@ def run_webhook(*, workers: int = 1, port: int = 8080, host: str = "127.0.0.1") 
     if workers > 1 and database_url().startswith("sqlite"):
         print("童助 webhook will not start: several workers need PostgreSQL (DATABASE_URL); SQLite has one writer")
         return 2
-    make_engine()  # migrate once, before the workers start
+    engine = make_engine()  # migrate once, before the workers start
+    from sqlmodel import Session
+
+    from storage import outbox
+    with Session(engine) as session, session.begin():  # one webhook server per database: the leases
+        outbox.release_all(session, channel="tg")       # of workers killed before this start go now
+    engine.dispose()
     url = settings.telegram_webhook_url
     if url:
         asyncio.run(_set_webhook(url))
