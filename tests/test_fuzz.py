@@ -101,7 +101,7 @@ def test_random_sequences_through_the_engine(engine):
     sequence()
     print(f"\nengine fuzz: {stats['inputs']} inputs ({stats['presses']} button presses, {stats['filed']} cases "
           f"filed) in {time.monotonic() - started:.1f} s, 0 exceptions")
-    assert stats["inputs"] == ENGINE_SEQUENCES * STEPS
+    assert stats["inputs"] >= ENGINE_SEQUENCES * STEPS
 
 
 class Errors(logging.Handler):
