@@ -82,8 +82,9 @@ class Desk:
     def command(self, text: str) -> None:
         command, _, rest = text.partition(" ")
         command = command.split("@")[0].lstrip("/")
-        if not is_staff(self.user):
-            return self._refuse(command, None, "not staff")
+        if not is_staff(self.user):  # the audit row keeps the reference that was tried
+            tried = REF.search(rest.upper())
+            return self._refuse(command, tried.group(0) if tried else None, "not staff")
         if command == "queue":
             self.queue()
         elif command == "export":

@@ -69,6 +69,7 @@ log = logging.getLogger("tongzhu.outbox")
 
 LEASE_SECONDS = 60  # a sender holds a user's messages this long; a crashed sender's lease expires
 UNKNOWN_TRIES = 2  # an ordinary message is sent at most twice when the outcome stays unknown
+PENDING_KEEP = dt.timedelta(days=30)  # a message nobody came to read is deleted after this
 MAX_ATTEMPTS = 12  # certain failures (429, 500, refused) are retried this many times, with back-off
 REFERENCE = re.compile(r"TZ\d{8}-[0-9A-F]{6}")
 T = OutboxMessage.__table__
@@ -365,9 +366,12 @@ def mark_failed(session: Session, *, item_id: int, error: str = "") -> None:
 
 
 def purge(session: Session, *, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
-    """Delete delivered (or given-up) messages older than `older_than`; pending ones stay."""
-    cutoff = (now or utcnow()) - older_than
-    return session.execute(delete(T).where(T.c.status != "pending", T.c.created_at < cutoff)).rowcount or 0
+    """Delete delivered (or given-up) messages older than `older_than`, and any message still
+    pending after PENDING_KEEP (a web user who never came back, a channel that never pulled)."""
+    now = now or utcnow()
+    done = session.execute(delete(T).where(T.c.status != "pending", T.c.created_at < now - older_than)).rowcount
+    stale = session.execute(delete(T).where(T.c.created_at < now - PENDING_KEEP)).rowcount
+    return (done or 0) + (stale or 0)
 
 
 # ---------------------------------------------------------------- the delivery loop of a push channel

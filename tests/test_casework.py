@@ -126,10 +126,13 @@ def test_a_forged_callback_and_a_non_staff_queue_are_refused_and_logged(url):
             assert "只有负责" in out
             out = await h.say(QIJIANG_STAFF, f"/case {ref}")
             assert "王小明" not in out
+            out = await h.say(OTHER_GRANDMA, f"/case {ref}")  # not staff at all
+            assert "王小明" not in out
         with Session(h.engine) as s:
             assert s.exec(select(PreApplication)).one().status == Status.submitted
             refused = s.exec(select(AuditLog).where(AuditLog.allowed == False)).all()  # noqa: E712
-            assert len(refused) == 4
+            assert len(refused) == 5
+            assert refused[-1].case_ref == ref, "a refused /case keeps the reference that was tried"
     asyncio.run(scenario())
 
 
