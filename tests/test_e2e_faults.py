@@ -109,14 +109,15 @@ def killer(api, restart, stop: threading.Event, kills: list, seed: int, every: t
         kills.append(time.monotonic())
 
 
-def run_families(api, transcripts, make_transport, restart, db_sa_url: str, *, seed: int, every, label: str):
+def run_families(api, transcripts, make_transport, restart, db_sa_url: str, *, seed: int, every, label: str,
+                 most: int = KILLS):
     for method, rates in FAULTS.items():
         api.faults.set(method, rates)
     api.faults.slow_seconds = 1.5
     users = [ScriptedUser(api, transcripts, 810_000 + seed * 100 + i, transport=make_transport(), timeout=90)
              for i in range(FAMILIES)]
     stop, kills = threading.Event(), []
-    thread = threading.Thread(target=killer, args=(api, restart, stop, kills, seed, every, KILLS), daemon=True)
+    thread = threading.Thread(target=killer, args=(api, restart, stop, kills, seed, every, most), daemon=True)
     started = time.monotonic()
     thread.start()
     try:
@@ -172,5 +173,5 @@ def test_webhook_on_postgresql_survives_kills_and_bot_api_faults(api, transcript
         target["url"] = current["bot"].url
 
     run_families(api, transcripts, lambda: RetryingWebhook(api, target), restart, pg_schema.sa_url, seed=2,
-                 every=(8, 40), label="webhook/PostgreSQL, 2 workers")
+                 every=(8, 40), label="webhook/PostgreSQL, 2 workers", most=3)
     assert current["bot"].stop() == 0, current["bot"].log()

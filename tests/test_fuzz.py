@@ -32,8 +32,8 @@ from storage.db import make_engine
 from templates import render_reply, split_message, units
 from tg import Harness, child_id
 
-ENGINE_SEQUENCES, STEPS = 240, 25  # 6,000 inputs through the engine
-APP_SEQUENCES, APP_STEPS = 250, 16  # 4,000 updates through the Application: 10,000 in all
+ENGINE_SEQUENCES, STEPS = 320, 25  # 8,000 inputs through the engine
+APP_SEQUENCES, APP_STEPS = 125, 16  # 2,000 updates through the Application: 10,000 in all
 
 WORDS = ["/start", "/start v123abc", "/restart", "/cancel", "/help", "/status", "/forget", "/ask 孤儿能领多少钱",
          "/ask", "/unknown", "温岭", "温玲", "綦江", "重庆", "门头沟", "通化", "火星", "北京", "不是", "没有", "不确定",
