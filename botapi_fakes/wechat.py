@@ -117,6 +117,7 @@ class FakeWeChat:
         self._last_message: dict[str, float] = {}  # openid → when the user last wrote (fake clock)
         self._seen: dict[str, list[Seen]] = {}
         self._failures: list[tuple[int, str | None]] = []
+        self._posting: dict[str, dict[str, threading.Event]] = {}  # openid → the post being answered
         self._msg_ids = itertools.count(24_000_000_000_000_001)
         self._http = httpx.Client(timeout=5.0, trust_env=False)
         self._httpd: _Server | None = None
@@ -148,6 +149,8 @@ class FakeWeChat:
 
     # -- the API the account calls
     def serve(self, method: str, path: str, params: dict[str, str], body: bytes) -> dict:
+        if path == "/cgi-bin/message/custom/send":
+            self._after_passive(body)
         with self._lock:
             try:
                 data = json.loads(body.decode("utf-8")) if body else None
@@ -206,6 +209,21 @@ class FakeWeChat:
                         menu=[dict(i) for i in menu["list"]])
         self._seen.setdefault(openid, []).append(seen)
         return {"errcode": 0, "errmsg": "ok"}
+
+    def _after_passive(self, body: bytes, grace: float = 0.2) -> None:
+        """WeChat has a passive reply the moment the account's response ends, and the account sends
+        its customer-service follow-ups after that.  This fake reads the response on another thread:
+        a customer-service message arriving while a response for that user is being read waits
+        until it is recorded, so the user's transcript keeps the account's order.  (A post still
+        waiting for its answer is not waited for beyond `grace`: its answer may wait for this call.)"""
+        try:
+            openid = json.loads(body.decode("utf-8")).get("touser")
+        except (UnicodeDecodeError, ValueError, AttributeError):
+            return
+        with self._lock:
+            post = self._posting.get(openid)
+        if post is not None and post["answering"].wait(grace):
+            post["recorded"].wait(5.0)
 
     def fail_next(self, errcode: int, msgtype: str | None = None) -> None:
         with self._lock:
@@ -300,9 +318,21 @@ class FakeWeChat:
             params.update(encrypt_type="aes", msg_signature=wrapped["MsgSignature"])
             xml = xmltodict.unparse({"xml": {"ToUserName": self.account, "Encrypt": wrapped["Encrypt"]}},
                                     full_document=False)
-        response = (via or self._http).post(self.url, params=params, content=xml.encode("utf-8"),
-                                   headers={"Content-Type": "text/xml"})
-        return self._passive(openid, fields, response, aes)
+        post = {"answering": threading.Event(), "recorded": threading.Event()}
+        with self._lock:
+            self._posting[openid] = post
+        try:
+            with (via or self._http).stream("POST", self.url, params=params, content=xml.encode("utf-8"),
+                                            headers={"Content-Type": "text/xml"}) as response:
+                post["answering"].set()  # the account has finished: its response is arriving
+                response.read()
+            return self._passive(openid, fields, response, aes)
+        finally:
+            post["answering"].set()
+            post["recorded"].set()
+            with self._lock:
+                if self._posting.get(openid) is post:
+                    del self._posting[openid]
 
     def _passive(self, openid: str, fields: dict, response: httpx.Response, aes: bool) -> Delivery:
         body = response.text
