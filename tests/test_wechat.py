@@ -7,6 +7,7 @@ in a thread on 127.0.0.1, on a real SQLite database; tests/test_wechat_process.p
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -15,8 +16,16 @@ from typing import Iterator
 
 import pytest
 import uvicorn
+from sqlmodel import Session
+
 from botapi_fakes.wechat import FakeWeChat
+from casework import staff
+from policy_kb.loader import load_kb
+from policy_kb.places import place_index
+from storage import repo
 from storage.db import make_engine
+from storage.models import Role
+from tg import child_id
 from web.app import create_app
 
 TOKEN = "tongzhu-wechat-token"
@@ -40,6 +49,7 @@ class Account:
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
         self.engine = None
+        self.channel = None
 
     def start(self, *, deadline: float = 4.5, api: bool = True, aes: bool = True) -> "Account":
         env = {"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_API_BASE_URL": self.wx.api_base_url,
@@ -53,6 +63,7 @@ class Account:
                 self.monkeypatch.delenv(name, raising=False)
         self.engine = make_engine(f"sqlite:///{self.tmp_path / 'wechat.db'}")
         app = create_app(engine=self.engine)
+        self.channel = next(r.app.state.channel for r in app.routes if getattr(r, "path", "") == "/wechat")
         port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -65,12 +76,81 @@ class Account:
         return self
 
     def stop(self) -> None:
+        if self.channel is not None and hasattr(self.channel, "close"):
+            self.channel.close()  # the sender thread
         if self.server is not None:
             self.server.should_exit = True
             self.thread.join(timeout=10)
             self.server = None
         if self.engine is not None:
             self.engine.dispose()
+
+
+class Family:
+    """A family on WeChat: types, or taps an item of the 菜单消息 that follows an answer."""
+
+    def __init__(self, wx: FakeWeChat, openid: str):
+        self.wx, self.openid = wx, openid
+
+    def say(self, text: str) -> str:
+        return self.wx.send_text(self.openid, text).text or ""
+
+    def press(self, label: str, timeout: float = 10.0) -> str:
+        """Tap the item whose words are `label` (without its emoji) in the menu under the last answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.wx.seen(self.openid)
+            if seen and seen[-1].msgtype == "msgmenu":
+                break
+            numbered = re.findall(r"^(\d+)\. (?:\W+\s*)?(.+)$", seen[-1].text, re.M) if seen else []
+            if seen and "请回复数字" in seen[-1].text and numbered:  # more choices than a menu holds
+                return self.say(next(n for n, words in numbered if words == label or label in words))
+            assert time.monotonic() < deadline, f"no menu under the last answer to tap {label!r}"
+            time.sleep(0.02)
+        items = seen[-1].menu
+        words = [re.sub(r"^\W+\s*", "", i["content"]) for i in items]
+        index = words.index(label) if label in words else next(i for i, w in enumerate(words) if label in w)
+        return self.wx.tap(self.openid, index).text or ""
+
+    def file_case(self, *, age: int = 9) -> str:
+        """From the first message to a filed pre-application, as tests/tg.py's file_case; → the reference."""
+        self.wx.subscribe(self.openid)
+        self.press("我是孩子的家人")
+        self.say("温岭")
+        self.press("安全")
+        self.say(f"{age}岁")
+        self.press("是")
+        self.press("已去世")
+        self.press("已去世")
+        for _ in range(30):
+            if "问完了" in self.wx.texts(self.openid).rsplit("第", 1)[-1]:
+                break
+            last = self.wx.seen(self.openid)[-1]
+            if last.msgtype == "msgmenu" and any(i["content"] == "不确定" for i in last.menu):
+                self.press("不确定")
+            else:
+                self.say("不确定")
+        self.press("没问题，看结果")
+        self.press("提交预申请")
+        self.press("同意")
+        self.say("王秀英")
+        self.press("祖父母")
+        self.say("13812345678")
+        self.say("王小明")
+        self.say(child_id(age))
+        self.say("温岭市城东街道某某村")
+        self.press("提交")
+        return re.search(r"TZ\d{8}-[0-9A-F]{6}", self.wx.wait_for(self.openid, "TZ")[-1].text
+                         if "TZ" in self.wx.seen(self.openid)[-1].text else self.wx.texts(self.openid)).group(0)
+
+
+def staff_presses(engine, *actions: str) -> None:
+    """温岭's staff (at their desk, the same desk code as in Telegram) press these buttons."""
+    region = place_index(load_kb()).resolve("温岭").node.name  # as `bot.py staff add … --region 温岭` does
+    with Session(engine) as session, session.begin():
+        repo.set_role(session, user_key="tg:9001", role=Role.staff, region=region)
+    for action in actions:
+        staff.handle(engine=engine, user_key="tg:9001", text=None, action=action)
 
 
 @pytest.fixture
@@ -216,3 +296,23 @@ def test_other_kinds_get_a_word_on_what_to_send_instead(wx, account, send, word)
     got = getattr(wx, send)("o-kinds")
     assert word in got.text and "打字" in got.text
     assert wx.problems == []
+
+
+
+def test_a_family_files_a_case_typing_and_tapping(wx, account):
+    account.start()
+    family = Family(wx, "o-files")
+    ref = family.file_case()
+    assert re.fullmatch(r"TZ\d{8}-[0-9A-F]{6}", ref)
+    assert wx.problems == [], wx.problems
+
+
+def test_a_volunteers_qr_code_links_the_family(wx, account):
+    account.start()
+    with Session(account.engine) as session, session.begin():
+        code = repo.set_role(session, user_key="tg:7001", role=Role.volunteer).referral_code
+    got = wx.subscribe("o-referred", scene=code)
+    assert "您好，我是童助" in got.text
+    with Session(account.engine) as session:
+        family, volunteer = (repo.get_user(session, user_key=k) for k in ("wx:o-referred", "tg:7001"))
+        assert family.referred_by == volunteer.id, "the volunteer hears of this family's case"

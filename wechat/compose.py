@@ -45,7 +45,8 @@ class Composed:
 
     def msgmenu(self) -> dict[str, Any]:
         tail = label("wechat_menu_tail_numbered", n=len(self.buttons)) if self.numbered else label("wechat_menu_tail")
-        return {"head_content": label("wechat_menu_head"),
+        head = label("wechat_menu_head") if self.numbered else label("wechat_menu_head_free")
+        return {"head_content": head,
                 "list": [{"id": b.action, "content": _clip(b.label, ITEM_BYTES)} for b in self.buttons],
                 "tail_content": tail}
 
