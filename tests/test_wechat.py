@@ -316,3 +316,14 @@ def test_a_volunteers_qr_code_links_the_family(wx, account):
     with Session(account.engine) as session:
         family, volunteer = (repo.get_user(session, user_key=k) for k in ("wx:o-referred", "tg:7001"))
         assert family.referred_by == volunteer.id, "the volunteer hears of this family's case"
+
+
+def test_a_typed_label_presses_the_button(wx, account):
+    account.start()
+    family = Family(wx, "o-label")
+    wx.subscribe("o-label")
+    assert "哪" in family.say("我是孩子的家人"), "typed as on the menu item"
+    family.say("温岭")
+    got = family.say("安全，有人照顾")
+    assert "孩子现在安全吗" not in got and "第" in got, got
+    assert wx.problems == []
