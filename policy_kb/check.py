@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from settings import get_settings
 
-from policy_kb.conditions import Context, Fact, Node, Parents, Ref, walk
+from policy_kb.conditions import All, AnyOf, Context, Fact, Node, Parents, Ref, walk
 from policy_kb.loader import (KnowledgeBase, LoadedPack, PackError, _all_nodes, load_kb_uncached,
                               PACKS_DIR)
 from policy_kb.schema import Source
@@ -155,6 +155,21 @@ def check_stricter_than_text(kb: KnowledgeBase) -> list[Problem]:
     return problems
 
 
+def _enums() -> dict[str, list[str]]:
+    from screening.facts import DISABILITY_KINDS
+
+    return {"child.living": ["family", "relatives", "institution", "alone", "street"],
+            "child.hiv": ["none", "affected", "infected"],
+            "child.school_stage": ["none", "preschool", "primary", "junior", "senior", "vocational",
+                                   "higher"],
+            "child.disability.kind": list(DISABILITY_KINDS), "disability.kind": list(DISABILITY_KINDS)}
+
+
+def _other(path: str, used: list[Any]) -> Any:
+    """A valid value of the fact outside `used` (to make an `is`/`in` condition false)."""
+    return next((v for v in _enums().get(path, []) if v not in used), "__other__")
+
+
 def _candidate_values(nodes: list[Node]) -> tuple[dict[str, list[Any]], set[str]]:
     """Values worth trying for each fact: the thresholds and their neighbours."""
     values: dict[str, list[Any]] = {}
@@ -173,11 +188,11 @@ def _candidate_values(nodes: list[Node]) -> tuple[dict[str, list[Any]], set[str]
             if sub.op in ("ge", "gt", "le", "lt"):
                 bucket += [arg - 1, arg, arg + 1]
             elif sub.op == "in":
-                bucket += list(arg)
+                bucket += list(arg) + [_other(sub.path, list(arg))]
             elif sub.op == "present":
                 bucket += ["__obj__", "__null__"]
-            else:
-                bucket += [arg, not arg if isinstance(arg, bool) else None]
+            else:  # is: the value, and another one
+                bucket += [arg, not arg if isinstance(arg, bool) else _other(sub.path, [arg])]
     return values, situations
 
 
@@ -226,6 +241,126 @@ def reachable(kb: KnowledgeBase, loaded: LoadedPack, category_id: str, tries: in
     return False
 
 
+CHILD_AGES = [0, 1, 3, 5, 6, 7, 9, 12, 14, 15, 16, 17]
+ADULT_AGES = [18, 19, 20, 23]
+
+
+def entitlement_condition(kb: KnowledgeBase, loaded: LoadedPack, ent: Any) -> Node:
+    """Who an entitlement is for: any of its categories (with their base), and its `when`."""
+    from screening.engine import category_condition
+
+    parts: list[Node] = []
+    if ent.for_categories:
+        cats = []
+        for cid in ent.for_categories:
+            pack_id, _, name = cid.rpartition(":")
+            owner = kb.packs[pack_id] if pack_id else loaded
+            cats.append(category_condition(kb, owner, name))
+        parts.append(AnyOf(cats, None))
+    if ent.when is not None:
+        parts.append(loaded.entitlements[ent.id])
+    return All(parts, None)
+
+
+def _search(kb: KnowledgeBase, node: Node, seed: str, ages: list[int], tries: int = 3000,
+            want: int = 1) -> list[dict[str, Any]]:
+    """Up to `want` sets of facts that make `node` true with the child's age among `ages`."""
+    found: list[dict[str, Any]] = []
+    values, situations = _candidate_values([node])
+    wanted = set(ages)
+    thresholds = [v for v in values.pop("child.age", []) if isinstance(v, int) and v in range(0, 31)]
+    values["child.age"] = sorted(wanted | {v for v in thresholds if v in range(min(ages), max(ages) + 1)})
+    parent_paths = [p for p in values if p.startswith(("remaining_months", "unreachable_months",
+                                                        "disability"))]
+    top_paths = [p for p in values if p not in parent_paths]
+    sits = sorted(situations) or ["deceased"]
+    rng = random.Random(seed)
+    ctx = Context(kb.describe)
+    for _ in range(tries):
+        facts = _build({p: rng.choice(values[p]) for p in top_paths})
+        for role in ("father", "mother"):
+            parent: dict[str, Any] = {"situations": rng.sample(sits, k=rng.randint(0, min(2, len(sits))))}
+            parent.update(_build({p: rng.choice(values[p]) for p in parent_paths}))
+            parent.pop("region", None)
+            facts[role] = parent
+        if node.evaluate(facts, ctx).value is True:
+            found.append(facts)
+            if len(found) >= want:
+                break
+    return found
+
+
+def _valid(facts: dict[str, Any]) -> dict[str, Any]:
+    """Fill what a built disability object lacks, so the facts pass the contract."""
+    for owner in (facts.get("child"), facts.get("father"), facts.get("mother")):
+        if isinstance(owner, dict) and isinstance(owner.get("disability"), dict):
+            owner["disability"].setdefault("grade", 2)
+            owner["disability"].setdefault("kind", "肢体")
+    return facts
+
+
+def _completed(facts: dict[str, Any]) -> dict[str, Any]:
+    """Every fact the search left unknown, settled (a true condition stays true in three-valued
+    logic): so that no other item of the topic is left pending."""
+    out = {**facts, "child": dict(facts.get("child") or {}),
+           "household": dict(facts.get("household") or {}), "safety": dict(facts.get("safety") or {})}
+    for key in ("autism", "serious_illness", "cerebral_palsy", "rural", "has_income"):
+        out["child"].setdefault(key, False)
+    out["child"].setdefault("hukou_local", True)
+    out["child"].setdefault("hiv", "none")
+    out["child"].setdefault("living", "family")
+    out["child"].setdefault("school_stage", "primary")
+    for key in ("dibao", "dibao_edge", "low_income", "tekun", "poverty_monitoring", "hardship",
+                "sudden_crisis"):
+        out["household"].setdefault(key, False)
+    for key in ("abused", "abandoned", "neglected", "trafficking_rescued"):
+        out["safety"].setdefault(key, False)
+    out.setdefault("migrant", False)
+    for role in ("father", "mother"):
+        parent = dict(out.get(role) or {})
+        parent.setdefault("situations", [])
+        out[role] = parent
+    return out
+
+
+def _shown(kb: KnowledgeBase, loaded: LoadedPack, ent: Any, facts: dict[str, Any]) -> bool:
+    """The screen for the pack's place lists the item, or says a newer rule replaced it."""
+    from screening.engine import screen
+    from screening.facts import FactsError
+
+    region = loaded.pack.places[0].short if loaded.pack.places else "杭州"
+    facts = _completed(_valid(facts))
+    try:
+        result = screen({**facts, "region": region}, kb=kb)
+    except FactsError:
+        return False
+    ids = {e["id"] for e in result["entitlements"]}
+    return f"{loaded.id}:{ent.id}" in ids or any(f"「{ent.name}」" in n for n in result["notes"])
+
+
+def check_entitlements_reachable(kb: KnowledgeBase) -> list[Problem]:
+    """Every entitlement a text gives to a group of children is reachable by some family of that
+    group at the age it applies: a child item for some child under 18; an item for "成年后"
+    (adult: true) for some young person of 18 or over, and never for a child."""
+    problems: list[Problem] = []
+    for loaded in kb.packs.values():
+        for ent in loaded.pack.entitlements:
+            node = entitlement_condition(kb, loaded, ent)
+            key = f"entitlements.{ent.id}"
+            ages = ADULT_AGES if ent.adult else CHILD_AGES
+            found = _search(kb, node, f"{loaded.id}:{ent.id}", ages, tries=1500, want=8)
+            if not found:
+                who = "a young person of 18 or over" if ent.adult else "a child under 18"
+                problems.append(Problem(loaded.id, key, f"unreachable: no facts of {who} make it apply"))
+                continue
+            if ent.adult and _search(kb, node, f"{loaded.id}:{ent.id}:child", CHILD_AGES, 600):
+                problems.append(Problem(loaded.id, key, "an item for 成年后 reaches a child under 18"))
+            if not any(_shown(kb, loaded, ent, facts) for facts in found):
+                problems.append(Problem(loaded.id, key, "its conditions hold but the screen never shows "
+                                                        "it (hidden by another item of its topic)"))
+    return problems
+
+
 def check(kb_dir: Path = PACKS_DIR, shared: Path | None = None) -> list[Problem]:
     try:
         kb = load_kb_uncached(kb_dir)
@@ -245,6 +380,7 @@ def check(kb_dir: Path = PACKS_DIR, shared: Path | None = None) -> list[Problem]
                 if src.grade is None:
                     problems.append(Problem(loaded.id, key, "national item without a grade (T/P/U)"))
     problems += check_stricter_than_text(kb)
+    problems += check_entitlements_reachable(kb)
     shared = shared or shared_dir()
     if shared is not None:
         problems += check_quotes(kb, shared)

@@ -127,6 +127,11 @@ def _link(packs: dict[str, LoadedPack]) -> None:
                     pack_id, _, name = cid.rpartition(":")
                     if pack_id and (pack_id not in packs or name not in packs[pack_id].categories):
                         raise PackError(loaded.file, f"{kind}.{item_id}", f"unknown category {cid!r}")
+        for i, group in enumerate(loaded.pack.stacking):
+            for eid in group.members:
+                pack_id, _, name = eid.rpartition(":")
+                if pack_id and (pack_id not in packs or name not in packs[pack_id].entitlements):
+                    raise PackError(loaded.file, f"stacking[{i}]", f"unknown entitlement {eid!r}")
     _check_cycles(packs)
 
 

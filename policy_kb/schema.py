@@ -101,7 +101,10 @@ class Category(Strict):
 class Stacking(Strict):
     rule: Literal["不重复享受", "可以重复享受", "择高", "补差", "择一"]
     text: str
-    members: list[str] = []  # entitlement ids of this pack (may be empty: "with other aid")
+    # entitlement ids of this pack, or "pack:id" of another pack of the place (a local rule that
+    # governs a national item: 温岭's 不重复享受 covers national 特困供养); may be empty
+    members: list[str] = []
+    anchor: str | None = None  # shown only when this member applies (补差 is about 事实无人抚养)
     source: Source
 
 
@@ -115,6 +118,7 @@ class Entitlement(Strict):
     department: str
     for_categories: list[str] = []  # any of these categories holds (ids, may be "national:id")
     when: dict[str, Any] | None = None  # a routing sentence: attaches to facts
+    adult: bool = False  # an item for "成年后": reachable at 18 and over only (kb check)
     source: Source
 
     @model_validator(mode="after")
@@ -208,8 +212,10 @@ class Pack(Strict):
                     raise ValueError(f"procedure {proc.id}: unknown category {cid!r}")
         for group in self.stacking:
             for eid in group.members:
-                if eid not in local_entitlements:
+                if ":" not in eid and eid not in local_entitlements:
                     raise ValueError(f"stacking {group.rule}: unknown entitlement {eid!r}")
+            if group.anchor is not None and group.anchor not in group.members:
+                raise ValueError(f"stacking {group.rule}: anchor {group.anchor!r} is not a member")
         names = set(self.parameters) | set(self.standards)
         for sid, std in self.standards.items():
             if std.of not in names:

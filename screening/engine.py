@@ -8,6 +8,7 @@ the result says which newer document replaced it.  Every item keeps the document
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,13 +111,139 @@ def _amount(kb: KnowledgeBase, loaded: LoadedPack, amount: Amount,
 
 
 def screen(raw_facts: Any, kb: KnowledgeBase | None = None,
-           parameters: dict[str, float] | None = None) -> dict[str, Any]:
+           parameters: dict[str, float] | None = None,
+           today: dt.date | None = None) -> dict[str, Any]:
     """Screen one family. Raises FactsError on bad input."""
     kb = kb or load_kb()
     facts = derive(parse_facts(raw_facts))
     match = place_index(kb).resolve(facts["region"])
     stack = [kb.packs[pid] for pid in place_index(kb).packs_for(match.node)]
-    return _screen(kb, facts, match, stack, parameters or {})
+    result = _screen(kb, facts, match, stack, parameters or {})
+    result["time_notes"] = time_notes(kb, facts, match, stack, parameters or {}, result,
+                                      today or dt.date.today())
+    return result
+
+
+# ---- time: what changes, and when, for a fact near a threshold -------------------------------
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30,
+            31, 31, 30, 31, 30, 31][month - 1]
+    return dt.date(year, month, min(day.day, last))
+
+
+def _thresholds(kb: KnowledgeBase, path: str) -> set[int]:
+    from policy_kb.conditions import Fact, walk
+
+    out: set[int] = set()
+    for loaded in kb.packs.values():
+        for node in [*loaded.categories.values(), *loaded.entitlements.values(),
+                     *loaded.parent_definitions.values(), *loaded.definitions.values()]:
+            for sub in walk(node) if node is not None else []:
+                if isinstance(sub, Fact) and sub.path == path and sub.op in ("ge", "gt", "lt", "le"):
+                    out.add(int(sub.arg) + (1 if sub.op in ("gt", "le") else 0))  # the first value on the far side
+    return out
+
+
+def _diff(now: dict[str, Any], later: dict[str, Any]) -> tuple[list[str], list[str], list[str], list[str]]:
+    def cats(r: dict[str, Any]) -> list[str]:
+        return [c["name"] for c in r["categories"]]
+
+    def ents(r: dict[str, Any]) -> list[str]:
+        return [e["name"] for e in r["entitlements"]]
+
+    lost_c = [c for c in cats(now) if c not in cats(later)]
+    new_c = [c for c in cats(later) if c not in cats(now)]
+    lost_e = [e for e in ents(now) if e not in ents(later)]
+    new_e = [e for e in ents(later) if e not in ents(now)]
+    return lost_c, new_c, lost_e, new_e
+
+
+def _change_text(lost_c, new_c, lost_e, new_e) -> str:
+    parts = []
+    if lost_c:
+        parts.append("不再属于" + "、".join(f"「{c}」" for c in lost_c))
+    if new_c:
+        parts.append("可能属于" + "、".join(f"「{c}」" for c in new_c))
+    if lost_e and not lost_c:
+        parts.append("不再享受" + "、".join(lost_e[:3]) + ("等" if len(lost_e) > 3 else ""))
+    if new_e and not new_c:
+        parts.append("可以申请" + "、".join(new_e[:3]) + ("等" if len(new_e) > 3 else ""))
+    return "，".join(parts)
+
+
+def time_notes(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch, stack: list[LoadedPack],
+               overrides: dict[str, float], now: dict[str, Any], today: dt.date) -> list[dict[str, Any]]:
+    """Where a fact is near a threshold (a child's next birthday, a term still to serve, months
+    out of contact), what the answer becomes then and from which date (kept in the filed record).
+
+    The child's age is in whole years; `child.age_months` (months past the last birthday) makes
+    the date exact, otherwise the change comes within the year."""
+    notes: list[dict[str, Any]] = []
+
+    def later(changed: dict[str, Any]) -> dict[str, Any]:
+        return _screen(kb, changed, match, stack, overrides)
+
+    child = facts.get("child") or {}
+    age = child.get("age")
+    if isinstance(age, int) and age < 30:
+        future = {**facts, "child": {**child, "age": age + 1, "age_months": 0}}
+        diff = _diff(now, later(future))
+        text = _change_text(*diff)
+        if text:
+            months = child.get("age_months")
+            when = _add_months(today, 12 - months) if isinstance(months, int) else None
+            by = when or _add_months(today, 12)
+            lead = f"孩子满{age + 1}周岁后（约{when.year}年{when.month}月起）" if when else \
+                f"孩子满{age + 1}周岁后（一年之内，{by.year}年{by.month}月前）"
+            notes.append({"fact": "child.age", "text": f"{lead}，{text}。",
+                          "applies_from": when.isoformat() if when else None,
+                          "applies_by": by.isoformat(), "categories_lost": diff[0],
+                          "categories_gained": diff[1]})
+    for role, who in (("father", "父亲"), ("mother", "母亲")):
+        parent = facts.get(role)
+        if not isinstance(parent, dict):
+            continue
+        term = parent.get("remaining_months")
+        if isinstance(term, int):
+            for limit in sorted(_thresholds(kb, "remaining_months"), reverse=True):
+                if term >= limit:
+                    months = term - limit + 1  # then less than `limit` is left
+                    diff = _diff(now, later({**facts, role: {**parent, "remaining_months": limit - 1}}))
+                    text = _change_text(*diff)
+                    if text:
+                        when = _add_months(today, months)
+                        notes.append({"fact": f"{role}.remaining_months",
+                                      "text": f"{who}剩余刑期（戒毒期）不足{limit}个月时（约{when.year}年{when.month}月起），{text}。",
+                                      "applies_from": when.isoformat(), "applies_by": when.isoformat(),
+                                      "categories_lost": diff[0], "categories_gained": diff[1]})
+                        break
+            least = min(_thresholds(kb, "remaining_months") or {0})
+            held = set(parent.get("situations") or []) & {"incarcerated", "drug_rehab", "restricted"}
+            if held and term < least:
+                when = _add_months(today, term)
+                notes.append({"fact": f"{role}.remaining_months",
+                              "text": f"{who}剩余刑期（戒毒期）只有{term}个月，不足{least}个月，按这一条现在不符合；"
+                                      f"约{when.year}年{when.month}月期满，家里情况有变化时，请再来问一问。",
+                              "applies_from": when.isoformat(), "applies_by": when.isoformat(),
+                              "categories_lost": [], "categories_gained": []})
+        gone = parent.get("unreachable_months")
+        if isinstance(gone, int):
+            for limit in sorted(_thresholds(kb, "unreachable_months")):
+                if gone < limit:
+                    diff = _diff(now, later({**facts, role: {**parent, "unreachable_months": limit}}))
+                    text = _change_text(*diff)
+                    if text:
+                        when = _add_months(today, limit - gone)
+                        notes.append({"fact": f"{role}.unreachable_months",
+                                      "text": f"{who}失联满{limit}个月时（约{when.year}年{when.month}月起），{text}"
+                                              "（要先向公安机关报案）。",
+                                      "applies_from": when.isoformat(), "applies_by": when.isoformat(),
+                                      "categories_lost": diff[0], "categories_gained": diff[1]})
+                        break
+    return notes
 
 
 def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
@@ -140,7 +267,8 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
     def cat_json(c: _Cat) -> dict[str, Any]:
         spec = next(x for x in c.loaded.pack.categories if x.id == c.id)
         out = {"id": c.key, "name": c.name, "summary": spec.summary,
-               "document": c.loaded.pack.document, "source": source_json(spec.source, c.loaded)}
+               "document": spec.source.document or c.loaded.pack.document,
+               "source": source_json(spec.source, c.loaded)}
         if spec.definition_source:
             out["definition_source"] = source_json(spec.definition_source, c.loaded)
         return out
@@ -152,7 +280,9 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
         if not c.visible:
             if c.outcome.value is True:
                 newer = topics[c.topic]
-                notes.append(f"{c.loaded.pack.document}的「{c.name}」与{newer.pack.document}"
+                spec = next(x for x in c.loaded.pack.categories if x.id == c.id)
+                older = spec.source.document or c.loaded.pack.document
+                notes.append(f"{older}的「{c.name}」与{newer.pack.document}"
                              f"同属一类，以较新的{newer.pack.document}为准。")
             continue
         if c.outcome.value is True:
@@ -181,6 +311,7 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
     # entitlements, layered by topic: for one topic, the newest pack whose item applies to this
     # child speaks; an older item of that topic still applies where no newer one covers the child
     evaluated: list[tuple[LoadedPack, Any, bool, list[str], Outcome | None]] = []
+    pending: dict[str, LoadedPack] = {}  # topic → pack whose item of it is still open for this child
     for loaded in stack:
         for ent in loaded.pack.entitlements:
             cat_keys = [qualified(loaded, cid) for cid in ent.for_categories]
@@ -193,6 +324,7 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
             if cats_ok is False or when_val is False:
                 continue
             if cats_ok is None or when_val is None:
+                pending.setdefault(ent.topic, loaded)
                 if cats_ok is True and when_ok is not None:
                     for path in dict.fromkeys(when_ok.unknown):
                         missing.setdefault(path, {"fact": path, "could_add": []})["could_add"].append(ent.name)
@@ -203,6 +335,9 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
     ent_topics: dict[str, LoadedPack] = {}
     applied: set[str] = set()
     for loaded, ent, _, via, when_ok in evaluated:
+        newer = pending.get(ent.topic)
+        if newer is not None and stack.index(newer) < stack.index(loaded):
+            continue  # a newer pack's item of this topic may apply once a fact is known
         owner = ent_topics.setdefault(ent.topic, loaded)
         if owner is not loaded:
             notes.append(f"{loaded.pack.document}规定的「{ent.name}」已由{owner.pack.document}"
@@ -217,19 +352,29 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
             "amount": _amount(kb, loaded, ent.amount, overrides) if ent.amount else None,
         })
 
-    # a stacking rule names entitlements; where a local pack owns that topic, its item stands in
+    # a stacking rule names entitlements; where a local pack owns that topic, its item stands in.
+    # Where a local text states how benefits combine, that governs: a national rule touching the
+    # same entitlements is not shown beside it.
     topic_of = {f"{p.id}:{e.id}": e.topic for p in stack for e in p.pack.entitlements}
     own_rules = {p.id for p in stack if p.pack.stacking}
     stacking = []
+    governed: set[str] = set()  # entitlements a local stacking rule speaks for
     for loaded in stack:
         for group in loaded.pack.stacking:
-            members = [f"{loaded.id}:{m}" for m in group.members]
-            member_topics = {topic_of[m] for m in members}
+            members = [m if ":" in m else f"{loaded.id}:{m}" for m in group.members]
+            member_topics = {topic_of[m] for m in members if m.startswith(loaded.id + ":")}
             # a pack that states its own stacking rules is not overruled by another pack's
-            hits = [e for e in applied if topic_of[e] in member_topics and (
-                e.split(":")[0] == loaded.id or e.split(":")[0] not in own_rules)]
+            hits = [e for e in applied if e in members or (topic_of[e] in member_topics and (
+                e.split(":")[0] == loaded.id or e.split(":")[0] not in own_rules))]
+            anchor = f"{loaded.id}:{group.anchor}" if group.anchor else None
+            if anchor and anchor not in hits:
+                continue
+            if loaded.id == NATIONAL and governed & set(hits):
+                continue
             if (members and len(hits) >= 2) or (not members and applied and
                                                  any(e.startswith(loaded.id + ":") for e in applied)):
+                if loaded.id != NATIONAL:
+                    governed |= set(hits)
                 names = [e["name"] for e in entitlements if e["id"] in hits]
                 stacking.append({"rule": group.rule, "text": group.text, "applies_to": names,
                                  "document": loaded.pack.document,

@@ -77,6 +77,7 @@ class Child(_Model):
     rural: StrictBool | None = None
     disability: ChildDisability | None = None
     autism: StrictBool | None = None
+    cerebral_palsy: StrictBool | None = None  # 脑瘫 (added by the project: 温岭 二（二）1, 綦江 三（二）)
     serious_illness: StrictBool | None = None
     hiv: Literal["none", "affected", "infected"] | None = None
     living: Literal["family", "relatives", "institution", "alone", "street"] | None = None

@@ -51,6 +51,10 @@ def test_case(case):
     notes = "\n".join(n["text"] for n in result.get("time_notes", []))
     for word in expect.get("time_notes_text", []):
         assert word in notes, (word, notes)
+    for word in expect.get("notes_text", []):
+        assert any(word in n for n in result["notes"]), (word, result["notes"])
+    for word in expect.get("not_notes_text", []):
+        assert not any(word in n for n in result["notes"]), (word, result["notes"])
     if "urgent" in expect:
         assert result["urgent"] is expect["urgent"]
     if "count" in expect:
