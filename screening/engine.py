@@ -324,7 +324,8 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
             if cats_ok is False or when_val is False:
                 continue
             if cats_ok is None or when_val is None:
-                pending.setdefault(ent.topic, loaded)
+                if cats_ok is True:  # its group holds; only a fact of its own is still open
+                    pending.setdefault(ent.topic, loaded)
                 if cats_ok is True and when_ok is not None:
                     for path in dict.fromkeys(when_ok.unknown):
                         missing.setdefault(path, {"fact": path, "could_add": []})["could_add"].append(ent.name)
@@ -336,7 +337,8 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
     applied: set[str] = set()
     for loaded, ent, _, via, when_ok in evaluated:
         newer = pending.get(ent.topic)
-        if newer is not None and stack.index(newer) < stack.index(loaded):
+        if ent.topic not in ent_topics and newer is not None and \
+                stack.index(newer) < stack.index(loaded):
             continue  # a newer pack's item of this topic may apply once a fact is known
         owner = ent_topics.setdefault(ent.topic, loaded)
         if owner is not loaded:

@@ -35,6 +35,8 @@ def test_case(case):
         assert word not in entitlement_text(result), word
     for word in expect.get("documents_text", []):
         assert word in document_text(result), word
+    for word in expect.get("not_documents_text", []):
+        assert word not in document_text(result), word
     for name in expect.get("not_near_misses", []):
         assert name not in near, (name, near)
     for name in expect.get("not_possible", []):
