@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ENTITLEMENT_KINDS = ("基本生活", "医疗", "教育", "康复", "住房就业", "监护", "心理关爱", "安全保护")
-STACKING_RULES = ("不重复享受", "可以重复享受", "择高", "补差", "择一")
+STACKING_RULES = ("不重复享受", "可以重复享受", "择高", "补差", "择一", "以当地核定为准")
 GRADES = ("T", "P", "U")
 
 
@@ -99,7 +99,7 @@ class Category(Strict):
 
 
 class Stacking(Strict):
-    rule: Literal["不重复享受", "可以重复享受", "择高", "补差", "择一"]
+    rule: Literal["不重复享受", "可以重复享受", "择高", "补差", "择一", "以当地核定为准"]
     text: str
     # entitlement ids of this pack, or "pack:id" of another pack of the place (a local rule that
     # governs a national item: 温岭's 不重复享受 covers national 特困供养); may be empty
@@ -150,7 +150,8 @@ class Procedure(Strict):
     id: str
     name: str
     office: str
-    for_categories: list[str] = []  # empty: the general procedure
+    for_categories: list[str] = []  # empty (and no for_entitlements): the general procedure
+    for_entitlements: list[str] = []  # shown when one of these entitlements applies (特困, 两项补贴)
     steps: list[Step]
     notes: list[str] = []
 
@@ -210,6 +211,10 @@ class Pack(Strict):
             for cid in proc.for_categories:
                 if ":" not in cid and cid not in local_categories:
                     raise ValueError(f"procedure {proc.id}: unknown category {cid!r}")
+        for proc in self.procedures:
+            for eid in proc.for_entitlements:
+                if eid not in local_entitlements:
+                    raise ValueError(f"procedure {proc.id}: unknown entitlement {eid!r}")
         for group in self.stacking:
             for eid in group.members:
                 if ":" not in eid and eid not in local_entitlements:

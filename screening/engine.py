@@ -408,6 +408,9 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
         for loaded in stack:
             for proc in loaded.pack.procedures:
                 keys = [qualified(loaded, c) for c in proc.for_categories]
+                ent_keys = [f"{loaded.id}:{e}" for e in proc.for_entitlements]
+                if ent_keys and not (set(ent_keys) & applied):
+                    continue
                 if keys and not any(k in true_keys | open_keys for k in keys):
                     continue
                 procedure.append({

@@ -57,6 +57,12 @@ def test_case(case):
         assert any(word in n for n in result["notes"]), (word, result["notes"])
     for word in expect.get("not_notes_text", []):
         assert not any(word in n for n in result["notes"]), (word, result["notes"])
+    procedure = "\n".join(p["name"] + " " + " ".join(st["text"] for st in p["steps"])
+                          for p in result["procedure"])
+    for word in expect.get("procedure_text", []):
+        assert word in procedure, (word, procedure)
+    for word in expect.get("not_procedure_text", []):
+        assert word not in procedure, (word, procedure)
     if "urgent" in expect:
         assert result["urgent"] is expect["urgent"]
     if "count" in expect:

@@ -93,3 +93,28 @@ def test_an_assumed_condition_makes_the_category_possible_and_says_what_is_assum
     possible = next(c for c in result["possible_categories"] if c["name"] == "自身困境儿童")
     assert any("户籍" in a for a in possible["assumptions"])
     assert any("自身困境儿童" in a["categories"] for a in result["assumptions"])
+
+
+LIVING_TOPICS = {"基本生活费", "特困供养", "困难残疾人生活补贴", "低保", "低保家庭儿童补助", "困境儿童生活保障"}
+
+
+def test_every_living_allowance_shown_beside_another_says_how_they_combine():
+    """In every case, two or more items that pay for living costs are each covered by a stacking
+    rule shown with them (the local text's where it has one, else the national one)."""
+    import yaml
+
+    from policy_kb.loader import load_kb
+
+    kb = load_kb()
+    topic = {f"{pid}:{e.id}": e.topic for pid, lp in kb.packs.items() for e in lp.pack.entitlements}
+    checked = 0
+    for path in sorted((REPO / "tests" / "cases").glob("*.yaml")):
+        for case in yaml.safe_load(path.read_text("utf-8")):
+            result = screen(case["facts"])
+            living = [e for e in result["entitlements"] if topic[e["id"]] in LIVING_TOPICS]
+            if len(living) < 2:
+                continue
+            checked += 1
+            for e in living:
+                assert e.get("stacking"), (case["name"], e["name"], [x["name"] for x in living])
+    assert checked >= 20, checked
