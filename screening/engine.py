@@ -134,7 +134,18 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, last))
 
 
+_THRESHOLDS: dict[tuple[int, str], set[int]] = {}
+
+
 def _thresholds(kb: KnowledgeBase, path: str) -> set[int]:
+    """The values of `path` at which some condition of the packs changes (cached per kb)."""
+    key = (id(kb), path)
+    if key not in _THRESHOLDS:
+        _THRESHOLDS[key] = _find_thresholds(kb, path)
+    return _THRESHOLDS[key]
+
+
+def _find_thresholds(kb: KnowledgeBase, path: str) -> set[int]:
     from policy_kb.conditions import Fact, walk
 
     out: set[int] = set()
@@ -188,7 +199,7 @@ def time_notes(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch, stac
 
     child = facts.get("child") or {}
     age = child.get("age")
-    if isinstance(age, int) and age < 30:
+    if isinstance(age, int) and age < 30 and age + 1 in _thresholds(kb, "child.age"):
         future = {**facts, "child": {**child, "age": age + 1, "age_months": 0}}
         diff = _diff(now, later(future))
         text = _change_text(*diff)
@@ -209,8 +220,8 @@ def time_notes(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch, stac
         term = parent.get("remaining_months")
         if isinstance(term, int):
             for limit in sorted(_thresholds(kb, "remaining_months"), reverse=True):
-                if term >= limit:
-                    months = term - limit + 1  # then less than `limit` is left
+                if limit <= term <= limit + 11:  # within the year, less than `limit` is left
+                    months = term - limit + 1
                     diff = _diff(now, later({**facts, role: {**parent, "remaining_months": limit - 1}}))
                     text = _change_text(*diff)
                     if text:
