@@ -118,7 +118,8 @@ class Entitlement(Strict):
     department: str
     for_categories: list[str] = []  # any of these categories holds (ids, may be "national:id")
     when: dict[str, Any] | None = None  # a routing sentence: attaches to facts
-    adult: bool = False  # an item for "成年后": reachable at 18 and over only (kb check)
+    adult: bool = False  # an item for "成年后": reachable at 18 and over (kb check); a child sees
+    #                      it with from_age 18 in the result, as help for later
     source: Source
 
     @model_validator(mode="after")

@@ -322,7 +322,6 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
     # entitlements, layered by topic: for one topic, the newest pack whose item applies to this
     # child speaks; an older item of that topic still applies where no newer one covers the child
     evaluated: list[tuple[LoadedPack, Any, bool, list[str], Outcome | None]] = []
-    pending: dict[str, LoadedPack] = {}  # topic → pack whose item of it is still open for this child
     for loaded in stack:
         for ent in loaded.pack.entitlements:
             cat_keys = [qualified(loaded, cid) for cid in ent.for_categories]
@@ -335,8 +334,6 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
             if cats_ok is False or when_val is False:
                 continue
             if cats_ok is None or when_val is None:
-                if cats_ok is True:  # its group holds; only a fact of its own is still open
-                    pending.setdefault(ent.topic, loaded)
                 if cats_ok is True and when_ok is not None:
                     for path in dict.fromkeys(when_ok.unknown):
                         missing.setdefault(path, {"fact": path, "could_add": []})["could_add"].append(ent.name)
@@ -347,10 +344,6 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
     ent_topics: dict[str, LoadedPack] = {}
     applied: set[str] = set()
     for loaded, ent, _, via, when_ok in evaluated:
-        newer = pending.get(ent.topic)
-        if ent.topic not in ent_topics and newer is not None and \
-                stack.index(newer) < stack.index(loaded):
-            continue  # a newer pack's item of this topic may apply once a fact is known
         owner = ent_topics.setdefault(ent.topic, loaded)
         if owner is not loaded:
             notes.append(f"{loaded.pack.document}规定的「{ent.name}」已由{owner.pack.document}"
@@ -364,6 +357,8 @@ def _screen(kb: KnowledgeBase, facts: dict[str, Any], match: PlaceMatch,
             "source": source_json(ent.source, loaded),
             "amount": _amount(kb, loaded, ent.amount, overrides) if ent.amount else None,
         })
+        if ent.adult:
+            entitlements[-1]["from_age"] = 18  # 成年后: for a child, help for later
 
     # a stacking rule names entitlements; where a local pack owns that topic, its item stands in.
     # Where a local text states how benefits combine, that governs: a national rule touching the

@@ -63,6 +63,12 @@ def test_case(case):
         assert word in procedure, (word, procedure)
     for word in expect.get("not_procedure_text", []):
         assert word not in procedure, (word, procedure)
+    later = "\n".join(e["name"] for e in result["entitlements"] if e.get("from_age"))
+    now = "\n".join(e["name"] for e in result["entitlements"] if not e.get("from_age"))
+    for word in expect.get("later_text", []):
+        assert word in later, (word, later)
+    for word in expect.get("not_now_text", []):
+        assert word not in now, (word, now)
     if "urgent" in expect:
         assert result["urgent"] is expect["urgent"]
     if "count" in expect:

@@ -56,16 +56,20 @@ def test_a_stated_condition_must_quote_its_own_text(tmp_path):
     assert any("stated: not found" in p for p in problems), problems
 
 
-def test_an_item_for_adults_that_a_child_reaches_fails(tmp_path):
-    """温岭 二（四）: housing and employment are for 成年后; hung on a category without the age,
-    an 8-year-old would see them."""
-    kb = broken_kb(tmp_path, "wenling-2023", """        - fact: child.age
-          ge: 18
-          why_not: 这是给年满18周岁、已经成年的孩子的
-""", "")
+def test_an_item_for_adults_that_no_young_adult_reaches_fails(tmp_path):
+    """An item marked for 成年后 must reach a young person of 18 or over (a former orphan of 19
+    was told nothing): the 30元 for under-1s, marked so, fails."""
+    kb = broken_kb(tmp_path, "wenling-2023", "      fixed_per_month: 30\n",
+                   "      fixed_per_month: 30\n    adult: true\n")
     problems = [str(p) for p in check_entitlements_reachable(kb)]
-    assert any("entitlements.employment" in p and "reaches a child under 18" in p
-               for p in problems), problems
+    assert any("entitlements.infant_nutrition" in p and "18 or over" in p for p in problems), problems
+
+
+def test_an_adult_item_is_shown_to_a_child_as_help_for_later():
+    result = screen({"region": "温岭", "child": {"age": 8, "hukou_local": True, "living": "relatives"},
+                     "father": {"situations": ["deceased"]}, "mother": {"situations": ["deceased"]}})
+    housing = next(e for e in result["entitlements"] if e["name"] == "孤儿成年后住房保障")
+    assert housing["from_age"] == 18
 
 
 def test_an_item_no_child_of_its_group_can_reach_fails(tmp_path):
