@@ -211,3 +211,20 @@ def test_editor_notes_never_reach_a_family():
     assert "印刷受损" not in text and "文号" not in text
     family = [n for n in result["notes"] if "印刷" not in n]
     assert all(n in text for n in rv.family_notes(family)), "the notes meant for families are all there"
+
+
+def test_time_notes_and_assumptions_are_shown_compactly_and_in_full_behind_all_help():
+    facts = {"region": "通化", "child": {"age": 15, "hukou_local": True},
+             "father": {"situations": ["incarcerated"], "remaining_months": 14},
+             "mother": {"situations": ["deceased"]}}
+    result = screen(facts)
+    # as the screen gives them (issue 10): objects with a text
+    result["time_notes"] = [{"fact": "father.remaining_months", "text": "父亲剩余刑期不足12个月时（约2027年1月起），不再符合事实无人抚养儿童。"}]
+    result["assumptions"] = [{"text": "一般到户籍所在地申请，以当地经办机构为准", "categories": ["自身困境儿童"]}]
+    state = new_state()
+    first = render_reply(rv.result_reply(state, result, facts))
+    assert lines(first) <= rv.FIRST_MESSAGE_LINES
+    assert "注意：父亲剩余刑期不足12个月时" in first, "the time note in one line of the first message"
+    full = render_reply(rv.page_reply("all", state, result, facts))
+    assert "【什么时候会变】" in full and "约2027年1月起" in full
+    assert "一般到户籍所在地申请" in full
