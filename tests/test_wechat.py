@@ -76,7 +76,8 @@ class Account:
         return self
 
     def stop(self) -> None:
-        if self.channel is not None and hasattr(self.channel, "close"):
+        if self.channel is not None:
+        if self.channel is not None:
             self.channel.close()  # the sender thread
         if self.server is not None:
             self.server.should_exit = True
@@ -327,3 +328,30 @@ def test_a_typed_label_presses_the_button(wx, account):
     got = family.say("安全，有人照顾")
     assert "孩子现在安全吗" not in got and "第" in got, got
     assert wx.problems == []
+def test_a_status_change_reaches_the_family_by_customer_service_message(wx, account):
+    account.start()
+    family = Family(wx, "o-notice")
+    ref = family.file_case()
+    before = len(wx.seen("o-notice"))
+    staff_presses(account.engine, f"s:accept:{ref}", f"s:dept:{ref}:0")
+    seen = wx.wait_for("o-notice", "已受理", after=before)
+    assert all(s.how == "custom" for s in seen), "a notice is pushed, not held for a visit"
+    assert ref in seen[-1].text or any(ref in s.text for s in seen)
+    assert wx.problems == [], wx.problems
+
+
+def test_outside_the_48_hour_window_a_notice_waits_for_the_next_visit(wx, account):
+    account.start()
+    family = Family(wx, "o-away")
+    ref = family.file_case()
+    wx.clock_hours = 49  # the family last wrote two days ago
+    before = len(wx.custom_calls("o-away"))
+    staff_presses(account.engine, f"s:accept:{ref}", f"s:dept:{ref}:0")
+    deadline = time.monotonic() + 15
+    while len(wx.custom_calls("o-away")) == before:  # the sender tried: WeChat said 45015
+        assert time.monotonic() < deadline, "the sender never tried to deliver the notice"
+        time.sleep(0.02)
+    assert "已受理" not in wx.texts("o-away")
+    got = family.say("你好")  # she comes back: the notice first, in the reply to her message
+    assert "已受理" in got and got.index("已受理") < 200, got
+    assert wx.problems == [], wx.problems

@@ -12,10 +12,13 @@ WeChat's server configuration points at https://HOST/wechat/ with the Token (WEC
   is recorded in the same transaction as the state (the processed-updates table), so every worker
   agrees and a retry is answered "success" and not handled twice. Events carry no MsgId: their id
   is made from the user, the time and the event (negative, so it never meets a MsgId).
-- The 5 s budget: the answer is awaited for WECHAT_PASSIVE_DEADLINE seconds (4.5). In time, the
-  first part of the text is the passive reply; the rest and the buttons (菜单消息) follow as
-  customer-service messages. Late, the request is answered "success" and the whole answer goes as
-  customer-service messages when it is ready.
+- Delivery is from the outbox (storage/outbox.py): the step's replies are committed with the state.
+  The answer is awaited for WECHAT_PASSIVE_DEADLINE seconds (4.5). In time, the user's pending
+  messages (this step's replies, after any notice kept for this visit) are merged; the first part
+  of the text is the passive reply, the rest and the buttons (菜单消息) follow as customer-service
+  messages. Late, the request is answered "success" and the whole answer goes as customer-service
+  messages when it is ready. Notices, and anything whose sending failed, go out by the sender
+  thread (wechat/sender.py); outside WeChat's 48-hour window they wait for the user's next message.
 - Buttons: a tap on a menu item arrives as text with `bizmsgmenuid` = the button's action; a typed
   number presses a numbered button (the engine's own rule).
 - Voice uses WeChat's Recognition text; without it, a kind request to type. Images, locations,
@@ -28,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 
 import anyio
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -46,14 +51,17 @@ from casework.service import CaseService
 from conversation.model import Input
 from conversation.session import handle
 from settings import get_settings
+from storage import outbox
 from templates import render_text
 from wechat import client as wx_client
-from wechat.compose import Composed, compose
+from wechat import sender
+from wechat.compose import compose
 
 log = logging.getLogger("tongzhu.wechat")
 
 MAX_BODY = 64 * 1024  # WeChat's messages are a few KB
 KIND_WORDS = {"image": "wechat_image", "location": "wechat_location", "link": "wechat_link"}
+WX_BOT_ID = -1  # the dedupe key space of WeChat's MsgIds, apart from Telegram's update ids
 MENU_KEYS = {"start": "/start", "help": "/help", "status": "/status", "restart": "/restart"}
 
 
@@ -110,7 +118,10 @@ class WeChatChannel:
                        if settings.wechat_aes_key else None)
         self.client = wx_client.api_client(settings)
         self.deadline = settings.wechat_passive_deadline
-        self.late: set[asyncio.Task] = set()  # answers still being worked out after a passive "success"
+        self.late: set[asyncio.Future] = set()  # answers still being worked out after a passive "success"
+        self.sender = sender.Sender(engine=engine, client=self.client) if self.client is not None else None
+        if self.sender is not None:
+            self.sender.start()
 
     # -- HTTP
 
@@ -174,69 +185,74 @@ class WeChatChannel:
         done, _ = await asyncio.wait({job}, timeout=self.deadline)
         if job not in done:
             self.late.add(job)
-            job.add_done_callback(lambda j: self._late_done(j, inbound.openid))
+            job.add_done_callback(self._late_done)
             return None, None
         try:
-            outcome = job.result()
-        except Exception:  # noqa: BLE001
+            items = job.result()
+        except Exception:  # noqa: BLE001  (nothing was committed: WeChat's retry may succeed)
             log.exception("error while handling a WeChat message")
             return render_text("text/error.txt.j2").strip(), None
-        if outcome is None:
-            return None, None  # WeChat's retry of a message already handled
-        composed = compose(outcome.replies)
+        if not items:
+            return None, None  # WeChat's retry of a message already handled, or another worker sends
+        composed = compose(i.reply for i in items)
         menu = self.client is not None and composed.menu_fits
         parts = composed.parts if menu else composed.with_choices()
-        rest = self.client is not None and (len(parts) > 1 or menu)
         if self.client is None and len(parts) > 1:
-            log.warning("no WECHAT_APP_SECRET: %d more part(s) of the answer cannot be sent", len(parts) - 1)
+            log.warning("no WECHAT_APP_SECRET: %d more part(s) of an answer cannot be sent", len(parts) - 1)
 
         async def later() -> None:
-            await self._send(inbound.openid, composed, skip_parts=1)
-            await self._notices(outcome.notices)
+            result = sender.SENT
+            if self.client is not None and (len(parts) > 1 or menu):
+                result = await anyio.to_thread.run_sync(lambda: sender.send_batch(self.client, items, skip_parts=1))
+            await anyio.to_thread.run_sync(sender.record, self.engine, items, result)
 
-        return (parts[0] if parts else None), (later if rest or outcome.notices else None)
+        return (parts[0] if parts else None), later
 
     def _handle(self, inbound: Inbound):
-        return handle(engine=self.engine, services=self.services, user_key=f"wx:{inbound.openid}",
-                      inp=inbound.inp, update_id=inbound.update_id)
+        """In a worker thread: the step (its replies queued in the outbox with the state), then the
+        user's pending messages claimed for this answer; None for a message handled before."""
+        key = f"wx:{inbound.openid}"
+        outcome = handle(engine=self.engine, services=self.services, user_key=key, inp=inbound.inp,
+                         update_id=inbound.update_id, bot_id=WX_BOT_ID)
+        if outcome is None:
+            return None
+        # The user's earlier messages may still be going out (the rest of the last answer, sent
+        # after its passive reply): this answer waits for them, so the order holds. Bounded: if
+        # they are still held after the wait, the sender thread delivers this answer after them.
+        give_up = time.monotonic() + max(self.deadline - 0.5, 0.0)
+        while True:
+            with Session(self.engine) as session, session.begin():
+                items = sender.claim_for_reply(session, user_key=key)
+                waiting = not items and outbox.pending_count(session, user_key=key) > 0
+            if not waiting or time.monotonic() >= give_up:
+                return items
+            time.sleep(0.02)
 
-    def _late_done(self, job: asyncio.Task, openid: str) -> None:
+    def _late_done(self, job: asyncio.Future) -> None:
         self.late.discard(job)
         if job.cancelled():
             return
         if job.exception() is not None:
             log.error("error while handling a WeChat message", exc_info=job.exception())
-            task = asyncio.ensure_future(self._send(openid, compose([]), skip_parts=0, error=True))
-        else:
-            outcome = job.result()
-            if outcome is None:
-                return
-            task = asyncio.ensure_future(self._follow_up(openid, outcome))
+            return  # nothing committed; WeChat retries the message
+        items = job.result()
+        if not items:
+            return
+        task = asyncio.ensure_future(self._send_late(items))
         self.late.add(task)
         task.add_done_callback(self.late.discard)
 
-    async def _follow_up(self, openid: str, outcome) -> None:
-        await self._send(openid, compose(outcome.replies), skip_parts=0)
-        await self._notices(outcome.notices)
-
-    async def _send(self, openid: str, composed: Composed, *, skip_parts: int, error: bool = False) -> bool:
+    async def _send_late(self, items) -> None:
         if self.client is None:
-            log.warning("an answer for %s is ready after the passive deadline, but no WECHAT_APP_SECRET "
-                        "is set to send it", openid)
-            return False
-        if error:
-            composed = Composed(parts=[render_text("text/error.txt.j2").strip()])
-        try:
-            return await anyio.to_thread.run_sync(wx_client.send, self.client, openid, composed, skip_parts)
-        except Exception:  # noqa: BLE001
-            log.exception("could not send a customer-service message to %s", openid)
-            return False
+            log.warning("an answer is ready after the passive deadline, but no WECHAT_APP_SECRET is set "
+                        "to send it: it waits for the user's next message")
+            return
+        result = await anyio.to_thread.run_sync(sender.send_batch, self.client, items)
+        await anyio.to_thread.run_sync(sender.record, self.engine, items, result)
 
-    async def _notices(self, notices) -> None:
-        """Notices for WeChat users (the outbox will take this over); others are their channel's."""
-        for notice in notices:
-            if notice.user_key.startswith("wx:"):
-                await self._send(notice.user_key[3:], compose([notice.reply]), skip_parts=0)
+    def close(self) -> None:
+        if self.sender is not None:
+            self.sender.stop()
 
 
 def create_wechat_app(*, engine: Engine) -> Starlette:
