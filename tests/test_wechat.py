@@ -77,7 +77,6 @@ class Account:
 
     def stop(self) -> None:
         if self.channel is not None:
-        if self.channel is not None:
             self.channel.close()  # the sender thread
         if self.server is not None:
             self.server.should_exit = True
