@@ -70,7 +70,7 @@ log = logging.getLogger("tongzhu.outbox")
 LEASE_SECONDS = 60  # a sender holds a user's messages this long; a crashed sender's lease expires
 UNKNOWN_TRIES = 2  # an ordinary message is sent at most twice when the outcome stays unknown
 PENDING_KEEP = dt.timedelta(days=30)  # a message nobody came to read is deleted after this
-MAX_ATTEMPTS = 12  # certain failures (429, 500, refused) are retried this many times, with back-off
+MAX_ATTEMPTS = 60  # certain failures (429, 500, refused: nothing sent) are retried this often, back-off up to 30 s
 REFERENCE = re.compile(r"TZ\d{8}-[0-9A-F]{6}")
 T = OutboxMessage.__table__
 
