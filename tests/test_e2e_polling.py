@@ -88,7 +88,10 @@ def test_sigkill_mid_questionnaire_then_restart_goes_on_at_the_same_question(api
         api.push_update(father)
 
     bot = bots.polling(db)
-    out = grandma.press("c:mother:1")
+    # the mother question may come once more first (the kill fell between its send and its record)
+    grandma.press("c:mother:1", until=lambda c: c.method in TEXT_METHODS and "第" in str(c.params.get("text", ""))
+                  and "母亲" not in str(c.params.get("text", "")))
+    out = grandma.last_text()
     assert "第" in out and "母亲" not in out and "父亲" not in out and "哪个地方" not in out, out
     step_before = int(asked.split("第")[1].split("步")[0])
     step_after = int(out.split("第")[-1].split("步")[0])
