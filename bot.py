@@ -10,6 +10,8 @@
     python bot.py ask "问题"            answer a question from the knowledge base (--region, --json)
     python bot.py kb check             validate every policy pack
     python bot.py staff add ID --role staff --region 温岭    give a Telegram user a role
+    python bot.py staff add USERNAME --role admin --password-stdin     a desk account (/desk)
+    python bot.py staff list / remove USERNAME / reset-password USERNAME --password-stdin
     python bot.py export --region 温岭 --format xlsx --out FILE / --case REF --format docx --out FILE
     python bot.py db upgrade           apply the database migrations (also done at start-up)
     python bot.py maintenance          delete unfinished conversations older than TONGZHU_SESSION_DAYS
@@ -99,6 +101,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str | None:
+    """The password from stdin's first line (--password-stdin), or typed twice at a terminal."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("密码 (password): ")
+        if getpass.getpass("再输一次 (again): ") != first:
+            print("两次输入的密码不一样 (the passwords differ)", file=sys.stderr)
+            return None
+        return first
+    print("give the password on stdin with --password-stdin", file=sys.stderr)
+    return None
+
+
 def cmd_staff_add(args: argparse.Namespace) -> int:
     from sqlmodel import Session
 
@@ -118,6 +136,9 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     elif args.role == "staff":
         print("staff needs --region: the place whose cases they review", file=sys.stderr)
         return 2
+    if not args.who.isdigit():
+        return _desk_account_add(args, region)
+    args.telegram_id = int(args.who)
     engine = make_engine()
     with Session(engine) as session, session.begin():
         user = repo.set_role(session, user_key=f"tg:{args.telegram_id}", telegram_id=args.telegram_id,
@@ -127,6 +148,91 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
         if user.referral_code:
             line += f"; families start with https://t.me/<bot>?start={user.referral_code}"
     print(line)
+    return 0
+
+
+def _desk_account_add(args: argparse.Namespace, region: str | None) -> int:
+    from sqlmodel import Session
+
+    from desk.accounts import AccountError, add_account
+    from storage.db import make_engine
+    from storage.models import Role
+
+    if args.role == "guardian":
+        print("desk accounts are staff, volunteer or admin", file=sys.stderr)
+        return 2
+    password = _read_password(args)
+    if password is None:
+        return 2
+    engine = make_engine()
+    try:
+        with Session(engine) as session, session.begin():
+            user = add_account(session, username=args.who, password=password, role=Role(args.role),
+                               region=region, telegram_id=args.telegram_id)
+            line = (f"{args.who} is now {user.role.value}" + (f" for {region}" if region else "")
+                    + (f", linked to Telegram {user.telegram_id}" if user.telegram_id else ""))
+            if user.role == Role.admin:
+                line += "; sets up TOTP (an authenticator app) at the first sign-in at /desk"
+    except AccountError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(line)
+    return 0
+
+
+def cmd_staff_list(args: argparse.Namespace) -> int:
+    from sqlmodel import Session, col, select
+
+    from desk.accounts import is_locked, list_accounts
+    from storage.db import make_engine
+    from storage.models import Role, User
+
+    engine = make_engine()
+    with Session(engine) as session:
+        for user in list_accounts(session):
+            flags = [f for f, on in (("TOTP", user.totp_enabled), ("locked", is_locked(user))) if on]
+            print(f"{user.username:<20} {user.role.value:<10} {user.region or '-':<16} "
+                  f"{'tg:' + str(user.telegram_id) if user.telegram_id else '-':<16} {' '.join(flags)}")
+        telegram_only = session.exec(select(User).where(col(User.username).is_(None),
+                                                        col(User.role).in_([Role.staff, Role.admin, Role.volunteer]))
+                                     .order_by(User.id))
+        for user in telegram_only:
+            print(f"{'(' + user.user_key + ')':<20} {user.role.value:<10} {user.region or '-':<16} Telegram only")
+    return 0
+
+
+def cmd_staff_remove(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from desk.accounts import AccountError, remove_account
+    from storage.db import make_engine
+
+    try:
+        with Session(make_engine()) as session, session.begin():
+            remove_account(session, username=args.username)
+    except AccountError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"{args.username} can no longer sign in; their past actions stay in the history")
+    return 0
+
+
+def cmd_staff_reset(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from desk.accounts import AccountError, reset_password
+    from storage.db import make_engine
+
+    password = _read_password(args)
+    if password is None:
+        return 2
+    try:
+        with Session(make_engine()) as session, session.begin():
+            reset_password(session, username=args.username, password=password)
+    except AccountError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"new password set for {args.username}; their open sessions were ended and the lock lifted")
     return 0
 
 
@@ -298,11 +404,21 @@ def main(argv: list[str] | None = None) -> int:
 
     p_staff = sub.add_parser("staff", help="roles")
     staff_sub = p_staff.add_subparsers(dest="staff_command", required=True)
-    p_add = staff_sub.add_parser("add", help="give a Telegram user a role")
-    p_add.add_argument("telegram_id", type=int)
+    p_add = staff_sub.add_parser("add", help="give a Telegram user (a number) a role, or create a desk account")
+    p_add.add_argument("who", help="a Telegram id (digits), or a desk USERNAME")
     p_add.add_argument("--role", choices=["staff", "volunteer", "admin", "guardian"], default="staff")
     p_add.add_argument("--region", help="the place the staff member serves, e.g. 温岭")
+    p_add.add_argument("--telegram-id", type=int, default=None, help="link the desk account to this Telegram id")
+    p_add.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
     p_add.set_defaults(func=cmd_staff_add)
+    staff_sub.add_parser("list", help="desk accounts and Telegram staff").set_defaults(func=cmd_staff_list)
+    p_rm = staff_sub.add_parser("remove", help="take away a desk account's access")
+    p_rm.add_argument("username")
+    p_rm.set_defaults(func=cmd_staff_remove)
+    p_reset = staff_sub.add_parser("reset-password", help="set a new password (and unlock)")
+    p_reset.add_argument("username")
+    p_reset.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+    p_reset.set_defaults(func=cmd_staff_reset)
 
     p_export = sub.add_parser("export", help="cases for the office: xlsx list or a docx 预申请登记表")
     p_export.add_argument("--region")

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     wechat_passive_deadline: float = Field(4.5, description="seconds to wait for a passive reply; "
                                            "later answers go as customer-service messages")
 
+    # --- the office desk at /desk (desk/)
+    desk_idle_minutes: int = Field(30, description="a desk session ends after this many idle minutes")
+    desk_max_failures: int = Field(5, description="wrong passwords (or TOTP codes) in a row that lock an account")
+    desk_lock_minutes: int = Field(15, description="how long a locked desk account stays locked")
+    desk_login_per_minute: int = Field(10, description="login attempts per minute from one address")
+    desk_cookie_secure: bool = Field(True, description="desk session cookie only over HTTPS (localhost is exempt in browsers)")
+    desk_stale_days: int = Field(15, description="working days after filing without a decision: a case is overdue")
+
     @property
     def production(self) -> bool:
         return self.tongzhu_env.lower() in ("production", "prod")

@@ -46,6 +46,14 @@ class User(SQLModel, table=True):
     referral_code: str | None = Field(default=None, index=True, unique=True, max_length=64)
     referred_by: int | None = Field(default=None, foreign_key="users.id")
     created_at: dt.datetime = Field(default_factory=utcnow)
+    # --- an office account on the web desk (desk/): absent for families and Telegram-only staff
+    username: str | None = Field(default=None, index=True, unique=True, max_length=60)
+    password_hash: str | None = Field(default=None, max_length=200)  # argon2id (argon2-cffi)
+    totp_secret_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # storage/crypto
+    totp_enabled: bool = Field(default=False)
+    failed_logins: int = Field(default=0)
+    locked_until: dt.datetime | None = None
+    last_login_at: dt.datetime | None = None
 
 
 class ConversationState(SQLModel, table=True):
@@ -165,6 +173,9 @@ class PreApplication(SQLModel, table=True):
     department: str | None = Field(default=None, max_length=120)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     idempotency_key: str | None = Field(default=None, unique=True, max_length=80)
+    # The family's answers in words, as they were given: [{"question", "answer", "who", "at"}, …],
+    # plus the story as told and the danger words (casework/service.py answers_record).
+    answers_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: dt.datetime = Field(default_factory=utcnow, index=True)
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
@@ -227,3 +238,19 @@ class ResumeCode(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=16)
     user_key: str = Field(index=True, unique=True, max_length=64)
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in desk browser. The cookie holds a random token; only its SHA-256 is stored here.
+
+    `stage`: "password" (password right, TOTP still to give), "enrol" (an admin setting up TOTP),
+    "ok" (signed in). Idle sessions end after DESK_IDLE_MINUTES (desk/auth.py)."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    stage: str = Field(default="ok", max_length=16)
+    csrf: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen: dt.datetime = Field(default_factory=utcnow, index=True)
+    ip: str = Field(default="", max_length=64)

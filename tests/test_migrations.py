@@ -123,11 +123,13 @@ def test_sqlite_downgrade_and_upgrade_again(tmp_path):
 def test_sqlite_database_made_before_alembic_is_adopted(tmp_path):
     url = _sqlite(tmp_path)
     raw = create_engine(url)
-    # what the placeholder storage/migrate.py used to do: the tables of that time (0001's), not later ones
-    SQLModel.metadata.create_all(raw, tables=[t for n, t in SQLModel.metadata.tables.items() if n in BASELINE_TABLES])
-    with Session(raw) as s:
-        s.add(User(user_key="console:root", role=Role.admin))
-        s.commit()
+    # What the placeholder storage/migrate.py's create_all() used to make is the baseline revision's
+    # schema (later revisions add columns the old create_all never made), without a version table.
+    with raw.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), migrate.BASELINE)
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text("INSERT INTO users (user_key, role, created_at) VALUES ('console:root', 'admin', "
+                          "'2026-01-01 00:00:00')"))
     raw.dispose()
     engine = make_engine(url)
     try:
