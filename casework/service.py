@@ -17,8 +17,11 @@ from conversation.model import Notice, Reply, Who
 from conversation.result_view import routes
 from policy_kb.loader import load_kb
 from policy_kb.places import place_index
+from casework.deadlines import add_working_days, office_limit
+from casework.record import answers_record, category_path
+from settings import get_settings
 from storage import crypto, repo
-from storage.models import Child, Family, PreApplication, Status
+from storage.models import Child, Family, PreApplication, Status, utcnow
 
 
 def lineage(place_name: str | None) -> list[str]:
@@ -75,13 +78,17 @@ class CaseService:
                         consent_by="volunteer_for_guardian" if state["acting"] == "family" else "guardian")
         child = Child(family_id=0, name=ident["child_name"], id_enc=crypto.encrypt(number),
                       id_masked=mask_id(number), id_hash=id_hash, birth_date=birth)
+        filed_at = utcnow()
         case = PreApplication(reference=repo.new_reference(s), family_id=0, child_id=0, filer_id=user.id,
                               region_input=facts.get("region", ""), place=place,
                               place_lineage="/" + "/".join(names) + "/" if names else "/",
                               facts_json=json.dumps(facts, ensure_ascii=False),
                               result_json=json.dumps(result, ensure_ascii=False),
                               kb_version=result.get("kb_version", ""), urgent=urgent,
-                              duplicate_of=duplicate.reference if duplicate else None, idempotency_key=key)
+                              duplicate_of=duplicate.reference if duplicate else None, idempotency_key=key,
+                              answers_json=json.dumps(answers_record(state, facts, result), ensure_ascii=False),
+                              categories=category_path(result), created_at=filed_at,
+                              due_at=add_working_days(filed_at, office_limit(result, get_settings().desk_stale_days)))
         docs = [{"name": d["name"], "detail": d["detail"], "have": state["docs"].get(str(i))}
                 for i, d in enumerate(result.get("documents", []))]
         repo.create_case(s, family=family, child=child, case=case, documents=docs, by=user)

@@ -13,6 +13,7 @@ identity → a filed pre-application.  Danger words in any message show what to 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import json
 import re
@@ -294,11 +295,18 @@ def _submit(state: dict[str, Any], who: Who, services: Services | None, out: Out
 
 # ---------------------------------------------------------------- one step
 
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def _danger(state: dict[str, Any], text: str, out: Outcome) -> None:
     words = detect_danger(text) if text else []
     if words:
         state["urgent"] = True
         state["danger"] = sorted(set(state["danger"]) | set(words))
+        told_danger = state.setdefault("danger_told", [])  # the office reads the words in their sentence
+        if text[:300] not in told_danger:
+            told_danger.append(text[:300])
         out.replies.append(Reply("danger", {"hotlines": hotlines(result_of(facts_of(state)))}))
 
 
@@ -314,7 +322,7 @@ def _from_number(state: dict[str, Any], text: str) -> str | None:
 def _answer_question(state: dict[str, Any], q: dict[str, Any], answer: dict[str, Any], out: Outcome) -> None:
     if q["id"] in state["answers"]:
         state["previous"][q["id"]] = state["answers"][q["id"]]
-    state["answers"][q["id"]] = answer
+    state["answers"][q["id"]] = {**answer, "at": _now()}  # when it was answered: the office's record
     if q["id"] not in state["asked"]:
         state["asked"].append(q["id"])
     if q["id"] == "region":
@@ -762,6 +770,7 @@ def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: b
     question = told.is_question(text) if question is None else question
     facts = told.proposed(text) if state["stage"] != "filed" else None
     if facts and not question:
+        state.setdefault("told", []).append({"text": text[:1000], "at": _now()})  # the story as told
         _propose(state, facts, out)
         return True
     found = told.answers(text, facts_of(state).get("region"))

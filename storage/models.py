@@ -176,6 +176,8 @@ class PreApplication(SQLModel, table=True):
     # The family's answers in words, as they were given: [{"question", "answer", "who", "at"}, …],
     # plus the story as told and the danger words (casework/service.py answers_record).
     answers_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    categories: str = Field(default="", max_length=400)  # "/孤儿/事实无人抚养儿童/": the desk's filter
+    due_at: dt.datetime | None = Field(default=None, index=True)  # filing + the office's limit in working days
     created_at: dt.datetime = Field(default_factory=utcnow, index=True)
     updated_at: dt.datetime = Field(default_factory=utcnow)
 

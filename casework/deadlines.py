@@ -1,0 +1,42 @@
+"""Working days: a procedure's time limit ("15个工作日") counted Monday to Friday.
+
+Public holidays and 调休 working weekends are not known here: a limit may fall a day or two early
+around 春节 or 国庆, which errs on the side of looking at a case sooner."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+DEFAULT_LIMIT = 15
+
+
+def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
+    moment, left = start, days
+    while left > 0:
+        moment += dt.timedelta(days=1)
+        if moment.weekday() < 5:
+            left -= 1
+    return moment
+
+
+def working_days_between(start: dt.date, end: dt.date) -> int:
+    if end <= start:
+        return 0
+    full_weeks, rest = divmod((end - start).days, 7)
+    count = full_weeks * 5
+    for i in range(1, rest + 1):
+        if (start + dt.timedelta(days=full_weeks * 7 + i)).weekday() < 5:
+            count += 1
+    return count
+
+
+def office_limit(result: dict[str, Any] | None, default: int = DEFAULT_LIMIT) -> int:
+    """The working days the receiving office has for its own step: the first step with a limit in the
+    first procedure the knowledge base gives (e.g. 乡镇 查验 within 15 working days)."""
+    for procedure in (result or {}).get("procedure") or []:
+        for step in procedure.get("steps") or []:
+            if isinstance(step, dict) and isinstance(step.get("working_days"), int):
+                return step["working_days"]
+        break
+    return default
