@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from casework import lifecycle
+from casework.actions import CaseActions, in_scope, scope_prefixes
 from conversation import told
 from conversation.model import Button, Notice, Reply, rows
 from storage import outbox, repo
@@ -44,11 +45,6 @@ class StaffOutcome:
 
 def is_staff(user: User) -> bool:
     return user.role in (Role.staff, Role.admin)
-
-
-def in_scope(user: User, case: PreApplication) -> bool:
-    return user.role == Role.admin or (user.role == Role.staff and bool(user.region)
-                                       and f"/{user.region}/" in case.place_lineage)
 
 
 def handle(*, engine: Engine, user_key: str, text: str | None, action: str | None,
@@ -140,7 +136,7 @@ class Desk:
     # -- views
 
     def queue(self) -> None:
-        prefixes = None if self.user.role == Role.admin else [self.user.region or ""]
+        prefixes = scope_prefixes(self.user)
         cases = repo.queue(self.s, lineage_prefixes=prefixes)
         children = repo.children_of(self.s, cases=cases)  # one statement for the whole list
         items = [self._line(c, children.get(c.child_id)) for c in cases]
@@ -172,11 +168,7 @@ class Desk:
         self.out.replies.append(Reply("staff_documents", {"reference": case.reference}, buttons, edit=edit))
 
     def toggle_request(self, case: PreApplication, index: int) -> None:
-        docs = repo.documents_of(self.s, case=case)
-        if index < len(docs):
-            docs[index].requested = not docs[index].requested
-            self.s.add(docs[index])
-            self.s.flush()
+        CaseActions(self.s, self.user).toggle_request(case, index)
         self.documents(case, edit=True)
 
     def departments(self, case: PreApplication) -> None:
@@ -193,34 +185,23 @@ class Desk:
     # -- changes
 
     def note(self, case: PreApplication, text: str) -> None:
-        if not text:
+        if not CaseActions(self.s, self.user).note(case, text):
             self.out.replies.append(Reply("staff_note_empty", {"reference": case.reference}))
             return
-        repo.add_note(self.s, case=case, author=self.user, text=text[:2000])
-        repo.audit(self.s, user_key=self.user.user_key, action="note", case_ref=case.reference)
         self.out.replies.append(Reply("staff_done", {"reference": case.reference, "note": True, "status": None}))
 
     def transition(self, case: PreApplication, to: Status, *, reason: str | None = None,
                    department: str | None = None) -> None:
-        docs = repo.documents_of(self.s, case=case)
-        requested = [d for d in docs if d.requested]
+        """Through the case service (casework/actions.py), the same checks and notices as the web desk."""
         try:
-            lifecycle.check(case.status, to, reason=reason, department=department, requested=len(requested))
+            notices = CaseActions(self.s, self.user).transition(case, to, reason=reason, department=department)
         except lifecycle.TransitionError as exc:
             self.out.replies.append(Reply("staff_cannot", {"reference": case.reference, "code": exc.code,
                                                           "current": exc.current.value, "to": exc.to.value}))
             return
-        repo.change_status(self.s, case=case, to=to, by=self.user, reason=reason, department=department)
-        repo.audit(self.s, user_key=self.user.user_key, action=f"status:{to.name}", case_ref=case.reference)
         self.out.replies.append(Reply("staff_done", {"reference": case.reference, "note": False, "status": to.value},
                                       self._actions(case)))
-        child = self.s.get(Child, case.child_id)
-        update = Reply("case_update", {"reference": case.reference, "child": child.name if child else "",
-                                       "status": to.value, "reason": reason, "department": department,
-                                       "requested": [{"name": d.name, "detail": d.detail} for d in requested]
-                                       if to == Status.needs_documents else []})
-        for key in self._people_of(case):
-            self.out.notices.append(Notice(key, update))
+        self.out.notices.extend(notices)
 
     def export(self) -> None:
         from casework.export import export_xlsx
@@ -234,18 +215,6 @@ class Desk:
         self.out.documents.append(Document(label("export_filename"), content))
 
     # -- helpers
-
-    def _people_of(self, case: PreApplication) -> list[str]:
-        """The family's filer and the volunteer who referred them: they hear of every change."""
-        keys = []
-        filer = self.s.get(User, case.filer_id)
-        if filer is not None:
-            keys.append(filer.user_key)
-            if filer.referred_by:
-                volunteer = self.s.get(User, filer.referred_by)
-                if volunteer is not None:
-                    keys.append(volunteer.user_key)
-        return keys
 
     @staticmethod
     def _line(case: PreApplication, child: Child | None) -> dict[str, Any]:
