@@ -551,3 +551,13 @@ def _region(text: str) -> str | None:
 
     match = place_index(load_kb()).resolve(text.strip())
     return match.node.name if match.node is not None else None
+
+
+def standalone() -> Starlette:
+    """The desk alone at /desk, for `uvicorn --factory desk.app:standalone` where the web app
+    (web/app.py, `python bot.py web`) is not used."""
+    from starlette.routing import Mount
+
+    from storage.db import make_engine
+
+    return Starlette(routes=[Mount("/desk", app=create_desk_app(engine=make_engine()))])

@@ -33,7 +33,8 @@ DOCS = Path(REPO) / "docs"
 
 def _env(db_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(DATABASE_URL=db_url, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1", DESK_MAX_FAILURES="3")
+    env.update(DATABASE_URL=db_url, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1", DESK_MAX_FAILURES="3",
+               DESK_LOGIN_PER_MINUTE="60")  # every test signs in from 127.0.0.1
     return env
 
 
@@ -60,8 +61,8 @@ def desk(tmp_path_factory):
     staff_add(db_url, "boss", "--role", "admin", password="the admin password")
     port = free_port()
     log = open(tmp / "uvicorn.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "desk_server:create_app", "--host",
-                             "127.0.0.1", "--port", str(port)], cwd=REPO / "tests", env=_env(db_url),
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "desk.app:standalone", "--host",
+                             "127.0.0.1", "--port", str(port)], cwd=REPO, env=_env(db_url),
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
