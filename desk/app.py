@@ -43,6 +43,7 @@ from storage import repo
 from storage.models import (CaseNote, Child, Family, PreApplication, Role, StaffSession, Status, StatusChange,
                             User)
 from templates import TEMPLATES
+from web.security import RateLimiter, client_ip, same_origin
 
 log = logging.getLogger("tongzhu.desk")
 BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")
@@ -80,10 +81,6 @@ def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status_code)
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
 @dataclasses.dataclass
 class Ctx:
     request: Request
@@ -101,7 +98,8 @@ class Ctx:
 
 
 def create_desk_app(*, engine: Engine) -> Starlette:
-    limiter = auth.RateLimit()
+    per_minute = get_settings().desk_login_per_minute
+    limiter = RateLimiter(per_minute=per_minute, burst=per_minute)  # sign-in attempts per address
 
     def db_call(fn: Callable[[Session], Response]) -> Response:
         with Session(engine) as s, s.begin():
@@ -136,7 +134,7 @@ def create_desk_app(*, engine: Engine) -> Starlette:
                 if sess.stage != "ok":
                     return RedirectResponse("/desk/totp" if sess.stage == "totp" else "/desk/enrol", status_code=303)
                 ctx = Ctx(request, s, sess, user, form)
-                if form is not None and not auth.same(form.get("csrf"), sess.csrf):
+                if form is not None and not (auth.same(form.get("csrf"), sess.csrf) and same_origin(request)):
                     return ctx.refused(f"post {request.url.path}"[:40], None, "missing or wrong CSRF token")
                 if user.role not in roles:
                     return ctx.refused(f"page {request.url.path}"[:40], None, f"role {user.role.value}")
@@ -163,13 +161,13 @@ def create_desk_app(*, engine: Engine) -> Starlette:
         if isinstance(form, Response):
             return form
         ip = client_ip(request)
-        if not auth.same(form.get("csrf"), request.cookies.get(auth.LOGIN_COOKIE)):
+        if not (auth.same(form.get("csrf"), request.cookies.get(auth.LOGIN_COOKIE)) and same_origin(request)):
             await run_in_threadpool(db_call, lambda s: repo.audit(s, user_key="desk:?", action="login", allowed=False,
                                                                   detail=f"missing or wrong CSRF token ip={ip}") or Response())
             return render("refused", 403, user=None, nav="login", reference=None, csrf="")
         username = str(form.get("username") or "").strip()[:60]
         password = str(form.get("password") or "")[:200]
-        if not limiter.allow(f"ip:{ip}", get_settings().desk_login_per_minute):
+        if not limiter.allow(f"ip:{ip}"):
             return login_page(request, 429, "too_many")
 
         def check(s: Session) -> Response:
@@ -218,7 +216,7 @@ def create_desk_app(*, engine: Engine) -> Starlette:
                 return render("totp", user=None, nav="login", csrf=sess.csrf, error="")
             if not auth.same(form.get("csrf"), sess.csrf):
                 return render("refused", 403, user=None, nav="login", reference=None, csrf="")
-            if not limiter.allow(f"ip:{ip}", get_settings().desk_login_per_minute):
+            if not limiter.allow(f"ip:{ip}"):
                 return render("totp", 429, user=None, nav="login", csrf=sess.csrf, error="too_many")
             if not accounts.check_totp(s, user=user, code=str(form.get("code") or "")):
                 if accounts.is_locked(user):

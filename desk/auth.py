@@ -9,9 +9,6 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 
 from sqlalchemy import delete
 from sqlmodel import Session
@@ -89,25 +86,3 @@ def same(a: str | None, b: str | None) -> bool:
 def purge_idle(session: Session) -> int:
     cutoff = utcnow() - dt.timedelta(minutes=get_settings().desk_idle_minutes)
     return session.exec(delete(StaffSession).where(StaffSession.last_seen < cutoff)).rowcount or 0
-
-
-class RateLimit:
-    """At most `per_minute` events per key in any 60 seconds (in this process)."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, per_minute: int) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and now - events[0] > 60:
-                events.popleft()
-            if len(events) >= per_minute:
-                return False
-            events.append(now)
-            if len(self._events) > 10000:  # forget quiet addresses
-                for k in [k for k, v in self._events.items() if not v or now - v[-1] > 60]:
-                    self._events.pop(k, None)
-            return True

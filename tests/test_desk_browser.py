@@ -1,5 +1,5 @@
 """The office desk in a real browser (Chromium through Playwright) against the desk served by a real
-uvicorn process on a real database: what a staff member at a desktop would do and see.
+`python bot.py web` process on a real database: what a staff member at a desktop would do and see.
 
 Cases are filed by families through the real conversation engine and case service
 (bench/caseload.py); accounts are made with the real `bot.py staff add` command."""
@@ -47,32 +47,37 @@ def staff_add(db_url: str, username: str, *args: str, password: str) -> None:
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory):
-    """A database with two places' cases and accounts, and the desk served by uvicorn on it."""
+    """A database with two places' cases and accounts, and the desk served by `python bot.py web` on it."""
     tmp = tmp_path_factory.mktemp("desk")
     db_url = f"sqlite:///{tmp / 'desk.db'}"
     os.environ["DATABASE_URL"] = db_url
     engine = make_engine(db_url)
     grandma = Family(engine, "web:grandma-wenling")
     ref = grandma.file_case(region="温岭", child_name="王小明", story="孩子的爸爸妈妈都去世了，现在跟着我过")
+    # More of the place's families, so the queue looks like a morning's work: an urgent one first.
+    Family(engine, "web:neighbour-1").file_case(region="温岭", age=6, child_name="陈小雨", applicant="陈美华")
+    Family(engine, "web:neighbour-2").file_case(region="温岭", age=12, child_name="周浩然", applicant="周建国",
+                                                 safe=False)
+    Family(engine, "web:neighbour-3").file_case(region="温岭", age=15, child_name="林佳怡", applicant="林阿婆",
+                                                 for_family=True)
     other_ref = Family(engine, "web:grandma-qijiang").file_case(region="綦江", child_name="李小红",
                                                                 applicant="李桂兰")
     staff_add(db_url, "wang", "--role", "staff", "--region", "温岭", password="wenling desk 2026")
     staff_add(db_url, "chen", "--role", "staff", "--region", "綦江", password="qijiang desk 2026")
     staff_add(db_url, "boss", "--role", "admin", password="the admin password")
     port = free_port()
-    log = open(tmp / "uvicorn.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "desk.app:standalone", "--host",
-                             "127.0.0.1", "--port", str(port)], cwd=REPO, env=_env(db_url),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(tmp / "web.log", "w")
+    proc = subprocess.Popen([sys.executable, str(REPO / "bot.py"), "web", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=REPO, env=_env(db_url), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{base}/desk/login", timeout=2).status_code == 200:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
-        assert proc.poll() is None, (tmp / "uvicorn.log").read_text()
+        assert proc.poll() is None, (tmp / "web.log").read_text()
         assert time.monotonic() < deadline, "the desk did not start"
         time.sleep(0.1)
     try:
