@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from casework.record import record_context
 from storage import repo
 from storage.models import CaseDocument, Child, Family, PreApplication, Role, User
 
@@ -237,6 +238,7 @@ def registration_context(session: Session, *, case: PreApplication) -> dict[str,
         "department": case.department or "",
         "reason": case.reason or "",
         "kb_version": case.kb_version,
+        **record_context(case, _local),  # the family's answers in words, the urgent reason (desk)
     }
 
 

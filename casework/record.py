@@ -15,6 +15,7 @@ have no record: `describe_case` falls back to the facts in words.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -69,3 +70,31 @@ def describe_case(case: PreApplication) -> dict[str, Any]:
     record.setdefault("danger", {"words": [], "told": []})
     record.setdefault("urgent_why", [])
     return record
+
+
+def record_context(case: PreApplication, local) -> dict[str, Any]:  # noqa: ANN001
+    """What the printed 登记表 adds from the record: the answers in words, the stories, the urgent reason."""
+    record = describe_case(case)
+    answers = [{"question": a["question"], "answer": a["answer"], "at": local(_parse(a.get("at")), "%m-%d %H:%M")}
+               for a in record["answers"]]
+    if not answers:
+        answers = [{"question": "家庭情况", "answer": line, "at": ""} for line in record.get("facts") or []]
+    return {"answers": answers, "told": [t["text"] for t in record.get("told") or []],
+            "answered_by": record.get("who") or "", "urgent_reason": urgent_reason(record) if case.urgent else ""}
+
+
+def _parse(moment: str | None):  # noqa: ANN202
+    try:
+        return dt.datetime.fromisoformat(moment) if moment else None
+    except ValueError:
+        return None
+
+
+def urgent_reason(record: dict[str, Any]) -> str:
+    """Why a case is urgent, in the family's words where there are any."""
+    danger = record.get("danger") or {}
+    parts = list(record.get("urgent_why") or [])
+    if danger.get("words"):
+        parts.append("危险信号：" + "、".join(f"“{w}”" for w in danger["words"]))
+    parts += [f"原话：“{t}”" for t in danger.get("told") or []]
+    return "；".join(parts) or "家属在对话中选择了孩子不安全的回答"

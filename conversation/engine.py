@@ -809,7 +809,7 @@ def _confirm_intake(state: dict[str, Any], yes: bool, out: Outcome) -> None:
             _answer_question(state, qn.BY_ID["region"], {"label": region, "set": {"region": region}}, out)
         if facts:
             merged = {**state["answers"].get("intake", {}).get("set", {}), **told.flatten(facts)}
-            state["answers"]["intake"] = {"label": "；".join(told.describe(facts)), "set": merged}
+            state["answers"]["intake"] = {"label": "；".join(told.describe(facts)), "set": merged, "at": _now()}
             if "intake" not in state["asked"]:
                 state["asked"].append("intake")
         out.replies.append(Reply("intake_thanks"))

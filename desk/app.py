@@ -500,8 +500,9 @@ def _age(birth: dt.date | None) -> int | None:
 def _download(content: bytes, filename: str, media_type: str) -> Response:
     from urllib.parse import quote
 
+    ascii_name = filename.encode("ascii", "ignore").decode().lstrip("-") or "file"
     return Response(content, media_type=media_type, headers={
-        "Content-Disposition": f"attachment; filename=\"{filename.encode('ascii', 'ignore').decode() or 'file'}\"; "
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
                                f"filename*=UTF-8''{quote(filename)}",
         "Cache-Control": "no-store"})
 

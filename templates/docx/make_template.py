@@ -116,26 +116,40 @@ def build() -> Document:
     address.cells[1].merge(address.cells[3])
     _cell(address.cells[1], "{{ address }}")
 
-    heading(doc, "二、可能符合的保障类别（初步判断，以民政部门认定为准）")
+    doc.add_paragraph("{%p if urgent_reason %}")
+    urgent = doc.add_paragraph()
+    urgent.add_run("紧急原因：").bold = True
+    urgent.add_run("{{ urgent_reason }}")
+    doc.add_paragraph("{%p endif %}")
+
+    heading(doc, "二、家属的回答（原话）")
+    doc.add_paragraph("回答人：{{ answered_by }}")
+    _table(doc, ["问题", "家属的回答", "时间"], ["{{ a.question }}", "{{ a.answer }}", "{{ a.at }}"],
+           "for a in answers", [4.5, 9.5, 3])
+    doc.add_paragraph("{%p for t in told %}")
+    doc.add_paragraph("家属讲述：“{{ t }}”")
+    doc.add_paragraph("{%p endfor %}")
+
+    heading(doc, "三、可能符合的保障类别（初步判断，以民政部门认定为准）")
     _table(doc, ["类别", "政策依据（文件、条款）"], ["{{ c.name }}{{ c.note }}", "{{ c.source }}"],
            "for c in categories", [6, 11])
     doc.add_paragraph("{%p if not categories %}")
     doc.add_paragraph("（暂无初步符合的类别，请工作人员核实）")
     doc.add_paragraph("{%p endif %}")
 
-    heading(doc, "三、材料清单")
+    heading(doc, "四、材料清单")
     _table(doc, ["序号", "材料", "说明", "情况"], ["{{ d.n }}", "{{ d.name }}", "{{ d.detail }}", "{{ d.state }}"],
            "for d in documents", [1.2, 5, 8.8, 2])
     doc.add_paragraph("“有”“还没有”为家属自己勾选；“要补”为工作人员已通知补交。")
 
-    heading(doc, "四、办理记录")
+    heading(doc, "五、办理记录")
     _table(doc, ["时间", "状态", "办理人", "说明"], ["{{ h.at }}", "{{ h.status }}", "{{ h.by }}", "{{ h.reason }}"],
            "for h in history", [3.6, 3, 3.4, 7])
     doc.add_paragraph("{%p if reason %}")
     doc.add_paragraph("最近的说明：{{ reason }}")
     doc.add_paragraph("{%p endif %}")
 
-    heading(doc, "五、民政办受理")
+    heading(doc, "六、民政办受理")
     doc.add_paragraph("受理意见：" + "_" * 52)
     doc.add_paragraph("_" * 62)
     sign = doc.add_paragraph()
