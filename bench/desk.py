@@ -61,7 +61,9 @@ def build(engine, n: int, seed: int = 7) -> dict:
             if roll < 0.45:
                 continue
             service.transition(case, Status.reviewing)
-            if roll < 0.6:
+            if roll < 0.55:
+                pass  # still being reviewed
+            elif roll < 0.65:
                 docs = service.documents(case)
                 service.set_requested(case, {d.id for d in docs[:2]})
                 service.transition(case, Status.needs_documents)
@@ -100,7 +102,6 @@ def time_pages(engine, refs: list[str], rounds: int = 20) -> dict:
         r = client.post("/desk/login", data={"csrf": csrf, "username": "bench-wenling",
                                               "password": "bench staff password"}, follow_redirects=False)
         assert r.status_code == 303, r.text
-        ref = next(r for r in refs if True)
         with Session(engine) as s:
             from storage.models import PreApplication
             ref = s.exec(select(PreApplication.reference).where(PreApplication.place_lineage.contains("/浙江省台州市温岭市/"))).first()
