@@ -20,15 +20,15 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from casework.record import record_context
+from casework.record import answers_text, describe_record, record_context, urgent_reason
 from storage import repo
 from storage.models import CaseDocument, Child, Family, PreApplication, Role, User
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")
 
 XLSX_HEADERS = ["编号", "状态", "紧急", "地区", "提交时间", "申请人", "关系", "手机", "孩子姓名", "身份证",
-                "类别", "材料：有", "材料：还没有", "材料：要补", "部门", "理由", "知识库版本"]
-XLSX_WIDTHS = [20, 10, 6, 24, 17, 10, 8, 14, 10, 21, 30, 36, 36, 24, 18, 30, 14]
+                "类别", "材料：有", "材料：还没有", "材料：要补", "部门", "理由", "知识库版本", "紧急原因", "家属的回答"]
+XLSX_WIDTHS = [20, 10, 6, 24, 17, 10, 8, 14, 10, 21, 30, 36, 36, 24, 18, 30, 14, 40, 60]
 
 ROLE_LABELS = {Role.guardian: "家属", Role.volunteer: "志愿者", Role.staff: "工作人员", Role.admin: "管理员"}
 
@@ -93,13 +93,16 @@ _CASE_COLUMNS = (PreApplication.id, PreApplication.reference, PreApplication.sta
                  PreApplication.place, PreApplication.region_input, PreApplication.created_at,
                  PreApplication.result_json, PreApplication.department, PreApplication.reason,
                  PreApplication.kb_version, Family.applicant_name, Family.relation, Family.phone_masked,
-                 Child.name.label("child_name"), Child.id_masked)
+                 Child.name.label("child_name"), Child.id_masked, PreApplication.answers_json,
+                 PreApplication.facts_json)
 _STREAM = {"yield_per": 1000}  # rows come in batches (a server-side cursor on PostgreSQL): constant memory
 
 
-def case_rows(session: Session, *, region_lineage: list[str] | None) -> Iterator[tuple[Any, dict[str, list[str]]]]:
+def case_rows(session: Session, *, region_lineage: list[str] | None,
+              only=None) -> Iterator[tuple[Any, dict[str, list[str]]]]:  # noqa: ANN001
     """Each case in the region (oldest first) as a row of _CASE_COLUMNS with its documents by state
-    ({"有": [...], "还没有": [...], "要补": [...]}): two streamed queries whatever the number of cases."""
+    ({"有": [...], "还没有": [...], "要补": [...]}): two streamed queries whatever the number of cases.
+    `only`, a SELECT of PreApplication.id, narrows the list (the desk's filters)."""
     order = (PreApplication.created_at, PreApplication.id)
     cases = _where_region(select(*_CASE_COLUMNS).select_from(PreApplication)
                           .outerjoin(Family, Family.id == PreApplication.family_id)
@@ -109,6 +112,8 @@ def case_rows(session: Session, *, region_lineage: list[str] | None) -> Iterator
                          .join(PreApplication, PreApplication.id == CaseDocument.case_id), region_lineage)
     if cases is None:
         return
+    if only is not None:
+        cases, docs = cases.where(col(PreApplication.id).in_(only)), docs.where(col(PreApplication.id).in_(only))
     case_iter = session.execute(cases.order_by(*order).execution_options(**_STREAM))
     doc_iter = iter(session.execute(docs.order_by(*order, CaseDocument.id).execution_options(**_STREAM)))
     doc = next(doc_iter, None)
@@ -129,10 +134,16 @@ def _row_values(row: Any, docs: dict[str, list[str]]) -> list[Any]:
             _local(row.created_at), row.applicant_name or "", row.relation or "", row.phone_masked or "",
             row.child_name or "", row.id_masked or "", _categories_of(row.result_json),
             "、".join(docs["有"]), "、".join(docs["还没有"]), "、".join(docs["要补"]),
-            row.department or "", row.reason or "", row.kb_version]
+            row.department or "", row.reason or "", row.kb_version, *record_columns(row)]
 
 
-def export_xlsx(session: Session, *, region_lineage: list[str] | None, out: Path) -> int:
+def record_columns(row: Any) -> list[str]:
+    """Why the family may qualify, in their words: the urgent reason and the answers (casework/record.py)."""
+    record = describe_record(row.answers_json, row.facts_json)
+    return [urgent_reason(record) if row.urgent else "", answers_text(record)]
+
+
+def export_xlsx(session: Session, *, region_lineage: list[str] | None, out: Path, only=None) -> int:  # noqa: ANN001
     """Write one row per case to `out` (header row only when there are none); → the number of cases.
 
     Streamed: openpyxl's write-only workbook writes each row as it comes from the database, so
@@ -162,7 +173,7 @@ def export_xlsx(session: Session, *, region_lineage: list[str] | None, out: Path
     style = wrap._style  # the style's index array: copied into each cell, not looked up again per cell
 
     n = 0
-    for row, docs in case_rows(session, region_lineage=region_lineage):
+    for row, docs in case_rows(session, region_lineage=region_lineage, only=only):
         cells = []
         for value in _row_values(row, docs):
             cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value)

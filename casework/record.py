@@ -54,15 +54,19 @@ def category_path(result: dict[str, Any] | None) -> str:
 
 def describe_case(case: PreApplication) -> dict[str, Any]:
     """The record of a case for the desk and the printed form (a fallback for older cases)."""
+    return describe_record(case.answers_json, case.facts_json)
+
+
+def describe_record(answers_json: str | None, facts_json: str | None) -> dict[str, Any]:
     record: dict[str, Any] = {}
-    if case.answers_json:
+    if answers_json:
         try:
-            record = json.loads(case.answers_json)
+            record = json.loads(answers_json)
         except ValueError:
             record = {}
     if not record:
         try:
-            facts = json.loads(case.facts_json or "{}")
+            facts = json.loads(facts_json or "{}")
         except ValueError:
             facts = {}
         record = {"who": "", "answers": [], "told": [], "danger": {"words": [], "told": []},
@@ -70,6 +74,13 @@ def describe_case(case: PreApplication) -> dict[str, Any]:
     record.setdefault("danger", {"words": [], "told": []})
     record.setdefault("urgent_why", [])
     return record
+
+
+def answers_text(record: dict[str, Any]) -> str:
+    """The answers as lines "问题：回答", then the stories; the facts in words for older cases."""
+    lines = [f"{a['question']}：{a['answer']}" for a in record.get("answers") or []]
+    lines += [f"讲述：{t['text']}" for t in record.get("told") or []]
+    return "\n".join(lines) or "\n".join(record.get("facts") or [])
 
 
 def record_context(case: PreApplication, local) -> dict[str, Any]:  # noqa: ANN001

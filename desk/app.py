@@ -393,9 +393,8 @@ def create_desk_app(*, engine: Engine) -> Starlette:
         from desk.exports import xlsx_of
 
         f = queries.Filters.from_query(ctx.request.query_params)
-        cases = queries.all_rows(ctx.s, prefixes=scope_prefixes(ctx.user), f=f)
-        repo.audit(ctx.s, user_key=ctx.user.user_key, action="export", detail=f"{len(cases)} cases {f.query()}"[:500])
-        return _download(xlsx_of(ctx.s, cases), f"预申请-{dt.datetime.now(BEIJING):%Y%m%d-%H%M}.xlsx",
+        repo.audit(ctx.s, user_key=ctx.user.user_key, action="export", detail=f"{f.query()}"[:500])
+        return _download(xlsx_of(ctx.s, queries.filtered_ids(prefixes=scope_prefixes(ctx.user), f=f)), f"预申请-{dt.datetime.now(BEIJING):%Y%m%d-%H%M}.xlsx",
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     # ------------------------------------------------------------ dashboard, account, admin

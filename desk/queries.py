@@ -86,13 +86,11 @@ def queue(session: Session, *, prefixes: list[str] | None, f: Filters, per_page:
     return [line(case, child, applicant, now) for case, child, applicant in rows], total
 
 
-def all_rows(session: Session, *, prefixes: list[str] | None, f: Filters) -> list[PreApplication]:
-    """Every case matching the filters (the XLSX of the list as filtered), in queue order."""
-    base = (select(PreApplication).join(Child, Child.id == PreApplication.child_id)
+def filtered_ids(*, prefixes: list[str] | None, f: Filters):
+    """A SELECT of the ids of every case matching the filters in the user's places (the XLSX)."""
+    base = (select(PreApplication.id).join(Child, Child.id == PreApplication.child_id)
             .join(Family, Family.id == PreApplication.family_id))
-    base = filtered(scoped(base, prefixes), f)
-    return list(session.exec(base.order_by(col(PreApplication.urgent).desc(), PreApplication.created_at,
-                                           PreApplication.id)))
+    return filtered(scoped(base, prefixes), f)
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
