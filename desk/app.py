@@ -372,7 +372,7 @@ def create_desk_app(*, engine: Engine) -> Starlette:
         if isinstance(case, Response):
             return case
         repo.audit(ctx.s, user_key=ctx.user.user_key, action="print", case_ref=case.reference)
-        response = render("print", **case_context(ctx, case), user=ctx.user, printed=_local(dt.datetime.now(dt.timezone.utc)))
+        response = render("print", **case_context(ctx, case), user=ctx.user, printing=True, printed=_local(dt.datetime.now(dt.timezone.utc)))
         response.headers["Cache-Control"] = "no-store"
         return response
 

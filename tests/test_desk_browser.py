@@ -28,7 +28,9 @@ CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not at /usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run"]
-DOCS = Path(REPO) / "docs"
+# The screenshots in docs/ are made with TONGZHU_SCREENSHOTS=1; otherwise they go to a temporary folder,
+# so that running the tests leaves the working tree as it was.
+DOCS = Path(REPO) / "docs" if os.environ.get("TONGZHU_SCREENSHOTS") == "1" else None
 
 
 def _env(db_url: str) -> dict[str, str]:
@@ -56,8 +58,9 @@ def desk(tmp_path_factory):
     ref = grandma.file_case(region="温岭", child_name="王小明", story="孩子的爸爸妈妈都去世了，现在跟着我过")
     # More of the place's families, so the queue looks like a morning's work: an urgent one first.
     Family(engine, "web:neighbour-1").file_case(region="温岭", age=6, child_name="陈小雨", applicant="陈美华")
-    Family(engine, "web:neighbour-2").file_case(region="温岭", age=12, child_name="周浩然", applicant="周建国",
-                                                 safe=False)
+    urgent_ref = Family(engine, "web:neighbour-2").file_case(
+        region="温岭", age=12, child_name="周浩然", applicant="周建国",
+        story="孩子爸妈都去世了，跟着舅舅过，舅舅喝了酒就打他，身上都是伤")
     Family(engine, "web:neighbour-3").file_case(region="温岭", age=15, child_name="林佳怡", applicant="林阿婆",
                                                  for_family=True)
     other_ref = Family(engine, "web:grandma-qijiang").file_case(region="綦江", child_name="李小红",
@@ -81,7 +84,8 @@ def desk(tmp_path_factory):
         assert time.monotonic() < deadline, "the desk did not start"
         time.sleep(0.1)
     try:
-        yield {"base": base, "engine": engine, "ref": ref, "other_ref": other_ref, "grandma": grandma}
+        yield {"base": base, "engine": engine, "ref": ref, "other_ref": other_ref, "grandma": grandma,
+               "urgent_ref": urgent_ref}
     finally:
         proc.terminate()
         try:
@@ -111,14 +115,26 @@ def login(browser, base: str, username: str, password: str):
     return page
 
 
-def test_staff_review_ask_for_two_documents_at_once_and_accept(desk, browser):
+def shot(page, name: str, tmp_path) -> None:
+    page.screenshot(path=str((DOCS or tmp_path) / name), full_page=True)
+
+
+def test_staff_review_ask_for_two_documents_at_once_and_accept(desk, browser, tmp_path):
     base, ref, other_ref, grandma = desk["base"], desk["ref"], desk["other_ref"], desk["grandma"]
     page = login(browser, base, "wang", "wenling desk 2026")
     page.wait_for_selector("h1:has-text('预申请待办')")
     queue = page.inner_text("table.list")
     assert ref in queue and "王小明" in queue
     assert other_ref not in queue and "李小红" not in queue, "only the staff member's places"
-    page.screenshot(path=str(DOCS / "desk-queue.png"), full_page=True)
+    assert queue.index(desk["urgent_ref"]) < queue.index(ref), "urgent first"
+    shot(page, "desk-queue.png", tmp_path)
+
+    page.click(f"text={desk['urgent_ref']}")
+    page.wait_for_selector("text=紧急：请优先处理")
+    urgent = page.inner_text("main")
+    assert "舅舅喝了酒就打他，身上都是伤" in urgent and "“打他”" in urgent, "the danger in the family's words"
+    shot(page, "desk-case.png", tmp_path)
+    page.goto(f"{base}/desk/")
 
     page.click(f"text={ref}")
     page.wait_for_selector("h2:has-text('家属的回答')")
@@ -126,7 +142,6 @@ def test_staff_review_ask_for_two_documents_at_once_and_accept(desk, browser):
     assert "王小明" in body and "孤儿" in body and "依据" in body
     assert "孩子的爸爸妈妈都去世了，现在跟着我过" in body, "the story as the family told it"
     assert "138****5678" in body and "13812345678" not in body
-    page.screenshot(path=str(DOCS / "desk-case.png"), full_page=True)
 
     page.click("button:has-text('开始审核')")
     page.wait_for_selector(".pill:has-text('审核中')")
