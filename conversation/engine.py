@@ -299,6 +299,13 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _keep_story(state: dict[str, Any], text: str) -> None:
+    """The story as the family told it, kept for the office's record (casework/record.py)."""
+    stories = state.setdefault("told", [])
+    if not stories or stories[-1]["text"] != text[:1000]:
+        stories.append({"text": text[:1000], "at": _now()})
+
+
 def _danger(state: dict[str, Any], text: str, out: Outcome) -> None:
     words = detect_danger(text) if text else []
     if words:
@@ -729,6 +736,7 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
                                           resolve=_place_name) if q["kind"] != "place" else None
     if _story_beyond(q, story) and not told.is_question(text) and (
             q["kind"] == "place" or understood.answer is None or len(told.flatten(story)) >= 2 or len(text) > 12):
+        _keep_story(state, text)
         _propose(state, story, out)
         return
     if q["kind"] == "place":
@@ -769,8 +777,9 @@ def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: b
     With `confident_only` (text typed at a question) nothing is said unless one of the two holds."""
     question = told.is_question(text) if question is None else question
     facts = told.proposed(text) if state["stage"] != "filed" else None
+    if not question and len(text) >= 6 and state["stage"] != "filed":
+        _keep_story(state, text)
     if facts and not question:
-        state.setdefault("told", []).append({"text": text[:1000], "at": _now()})  # the story as told
         _propose(state, facts, out)
         return True
     found = told.answers(text, facts_of(state).get("region"))
