@@ -162,7 +162,7 @@ def test_staff_review_ask_for_two_documents_at_once_and_accept(desk, browser, tm
         assert name.split("（")[0] in status, (name, status)
     told = family_messages(desk["engine"], "web:grandma-wenling")
     if told is not None:  # the outbox: ONE message naming both documents
-        asked = [m for m in told if "需补充材料" in m]
+        asked = [m for m in told if "有新进展：需补充材料" in m]
         assert len(asked) == 1, told
         assert all(name.split("（")[0] in asked[0] for name in wanted)
 

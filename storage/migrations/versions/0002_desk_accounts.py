@@ -6,7 +6,7 @@ a server default, without a table copy); the NOT NULL ones get a server default 
 are filled.
 
 Revision ID: 0002_desk_accounts
-Revises: 0002_resume_codes
+Revises: 0003_outbox_inbox_keys
 Create Date: 2026-11-25 02:45:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 
 revision: str = "0002_desk_accounts"
-down_revision: Union[str, Sequence[str], None] = "0002_resume_codes"
+down_revision: Union[str, Sequence[str], None] = "0003_outbox_inbox_keys"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
