@@ -345,7 +345,8 @@ def _answer_question(state: dict[str, Any], q: dict[str, Any], answer: dict[str,
             out.replies.append(Reply("place_guess", {"place": answer["label"], "name": match.node.name}))
     if q["id"] == "safety" and any(answer["set"].get(f"safety.{k}") for k in ("abused", "neglected", "abandoned")):
         state["urgent"] = True
-        out.replies.append(Reply("danger", {"hotlines": hotlines()}))
+        if not any(r.template == "danger" for r in out.replies):  # the typed words may have said it already
+            out.replies.append(Reply("danger", {"hotlines": hotlines()}))
     state["editing"] = False
 
 
@@ -713,9 +714,20 @@ def _typed_place_first(state: dict[str, Any], text: str, out: Outcome) -> bool:
     if match.node is None or match.how not in ("exact", "contains"):
         return False
     state["acting"], state["stage"] = state["acting"] or "self", "questions"
-    _answer_question(state, qn.BY_ID["region"], {"label": phrase, "set": {"region": phrase}}, out)
+    _answer_question(state, qn.BY_ID["region"], _place_answer(text, phrase), out)
     _next(state, out)
     return True
+
+
+def _place_answer(text: str, phrase: str) -> dict[str, Any]:
+    """The place answer; "户口在通化" also says the 户口 is there (the 户口 question is not asked)."""
+    said = {"region": phrase}
+    if HUKOU_HERE.search(normalise(text)):
+        said["child.hukou_local"] = True
+    return {"label": phrase, "set": said}
+
+
+HUKOU_HERE = re.compile(r"^(孩子的?|娃的?)?(户口|户籍)(就|也)?(在|是|落在)")
 
 
 def _story_beyond(q: dict[str, Any], facts: dict[str, Any] | None) -> bool:
@@ -747,7 +759,7 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
             out.replies.append(Reply("place_invalid"))
             _repeat(state, out)
             return
-        _answer_question(state, q, {"label": phrase, "set": {"region": phrase}}, out)
+        _answer_question(state, q, _place_answer(text, phrase), out)
         _next(state, out)
         return
     if understood.answer is not None:

@@ -55,7 +55,8 @@ def describe(facts: dict[str, Any]) -> list[str]:
 def proposed(text: str) -> dict[str, Any] | None:
     """The facts a told situation states, when there are any and they are valid facts."""
     facts = propose_facts(text)
-    if not facts or set(facts) == {"region"}:
+    rest = {k: v for k, v in facts.items() if k != "region" and not (k == "child" and set(v) == {"hukou_local"})}
+    if not rest:  # only where the 户口 is ("户口在通化"): a place answer, not a story
         return None
     try:
         parse_facts({"region": "-", **facts})

@@ -495,9 +495,15 @@ class _Reader:
             found = find_place(clause)
             if found:
                 home = bool(re.search(r"我们|我家|俺|家在|住在|住|户口|老家|本地|是.*的$", clause))
-                found_places.append((not home, i, found[0]))
+                hukou = (False if re.search(r"(户口|户籍)(不在|不是)", clause) else
+                         True if re.search(r"(户口|户籍)(就|也|都)?(在|是|落在)", clause) and not re.search(r"外地", clause)
+                         else None)
+                found_places.append((not home, i, found[0], hukou))
         if found_places:
-            self.set("region", min(found_places)[2])
+            best = min(found_places)
+            self.set("region", best[2])
+            if best[3] is not None:  # 户口在温岭 / 户口不在温岭: the 户口 question is answered too
+                self.set("child.hukou_local", best[3])
 
     def read_safety(self) -> None:
         text = self.text

@@ -235,6 +235,9 @@ def test_every_proposed_fact_validates():
     ("他爸出去打工走了", {"father": {"situations": ["works_away"]}}),  # 走了 here is leaving, not death
     ("他爸前年车祸走了", {"father": {"situations": ["deceased"]}}),
     ("他爸前年走了", {}),  # died or left? asked, never guessed
+    ("孩子他爸去世了，户口在温岭", {"region": "温岭", "child": {"hukou_local": True},
+                            "father": {"situations": ["deceased"]}}),
+    ("孩子户口不在温岭", {"region": "温岭", "child": {"hukou_local": False}}),
     ("孩子他爸去年过完年就走了，快一年了", {}),
     ("我们在温岭，孩子跟爷爷奶奶住在农村", {"region": "温岭", "child": {"living": "relatives", "rural": True}}),
 ])

@@ -144,4 +144,5 @@ def test_a_place_typed_first_is_the_place_not_a_policy_question(tmp_path):
         assert "孩子现在安全吗" in out and "依据" not in out and "没有把握" not in out
         summary = await typed_until_summary(h, GRANDMA, {})
         assert "户口所在地：通化" in summary
+        assert "户口就在这个地方吗" not in "\n".join(h.request.sent_texts(GRANDMA)), "户口在通化 said it"
     run(tmp_path, scenario)

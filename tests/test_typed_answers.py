@@ -84,3 +84,9 @@ def test_typed_answer(qid, text, expected, neg):
         if isinstance(expected, dict) and expected["clarify"]:
             assert [b.label for b in clarify.flat_buttons] == expected["clarify"]
         assert len(clarify.flat_buttons) < len(qn.BY_ID[qid]["choices"])
+
+
+def test_a_danger_answer_typed_at_safety_shows_what_to_do_once():
+    out = step(state_at("safety"), Input.typed("被打了"), who=WHO)
+    assert [r.template for r in out.replies].count("danger") == 1
+    assert out.state["urgent"] and out.state["answers"]["safety"]["set"] == {"safety.abused": True}
