@@ -676,7 +676,7 @@ def _typed_stage_word(state: dict[str, Any], text: str) -> str | None:
 
 def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None, out: Outcome) -> None:
     stage = state["stage"]
-    action = _typed_stage_word(state, text) if not told.proposed(text) or stage != "role" else None
+    action = _typed_stage_word(state, text) if stage != "role" or not told.proposed(text) else None
     if action is None and stage not in ("questions", "identity"):
         action = _typed_button(state, text)
     if action is not None:

@@ -9,6 +9,7 @@ were given, so going back or changing an answer from the summary never leaves a 
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,12 @@ def rebuild(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def touches(q: dict[str, Any], missing: list[str]) -> bool:
-    return any(m == s or m.startswith(s + ".") or s.startswith(m + ".") for s in q["sets"] for m in missing)
+    return any(_touches_fact(q["id"], m) for m in missing)
+
+
+@functools.lru_cache(maxsize=4096)
+def _touches_fact(qid: str, fact: str) -> bool:
+    return any(fact == s or fact.startswith(s + ".") or s.startswith(fact + ".") for s in BY_ID[qid]["sets"])
 
 
 def _known(facts: dict[str, Any], path: str) -> bool:
@@ -130,8 +136,8 @@ def impact(q: dict[str, Any], missing: dict[str, list[str]], categories: set[str
     (`missing_facts[].could_add`). A category counts before any number of entitlements."""
     gained: set[str] = set()
     for fact, could_add in missing.items():
-        if touches(q, [fact]):
-            gained |= set(could_add)
+        if _touches_fact(q["id"], fact):
+            gained.update(could_add)
     return len(gained & categories), len(gained - categories)
 
 
