@@ -177,7 +177,35 @@ def test_a_family_types_and_taps_from_the_first_screen_to_a_filed_case(browser, 
     cases = case_in_db(db_url)
     assert [(ref, key.split(":")[0]) for ref, _, key in cases] == [(reference.group(0), "web")]
     assert "温岭" in cases[0][1]
+
+    # the office starts reviewing: the family sees it at her next visit, with an unread count
+    office_reviews(db_url, reference.group(0))
+    family.open()
+    assert page.locator(".top .unread .badge").inner_text() == "1"
+    news = page.locator(".news").inner_text()
+    assert reference.group(0) in news and "审核中" in news
+    assert family.buttons()  # and she still has her buttons
+    family.open()  # seen once: not new any more
+    assert page.locator(".top .unread").count() == 0
     context.close()
+
+
+def office_reviews(db_url: str, reference: str) -> None:
+    """Staff of 温岭 press 审核中 on the case (casework/staff.py, as the Telegram desk does)."""
+    from sqlmodel import Session
+
+    from casework import staff
+    from policy_kb.loader import load_kb
+    from policy_kb.places import place_index
+    from storage import repo
+    from storage.db import make_engine
+    from storage.models import Role
+
+    engine = make_engine(db_url, migrate=False)
+    region = place_index(load_kb()).resolve("温岭").node.name
+    with Session(engine) as session, session.begin():
+        repo.set_role(session, user_key="tg:9001", telegram_id=9001, role=Role.staff, region=region)
+    staff.handle(engine=engine, user_key="tg:9001", text=None, action=f"s:review:{reference}")
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
