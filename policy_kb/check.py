@@ -221,24 +221,7 @@ def reachable(kb: KnowledgeBase, loaded: LoadedPack, category_id: str, tries: in
     """Search for facts that make the category true (seeded, bounded)."""
     from screening.engine import category_condition  # the same combination the screen uses
 
-    node = category_condition(kb, loaded, category_id)
-    values, situations = _candidate_values([node])
-    parent_paths = [p for p in values if p.startswith(("remaining_months", "unreachable_months",
-                                                        "disability"))]
-    top_paths = [p for p in values if p not in parent_paths]
-    sits = sorted(situations) or ["deceased"]
-    rng = random.Random(category_id)
-    ctx = Context(kb.describe)
-    for _ in range(tries):
-        facts = _build({p: rng.choice(values[p]) for p in top_paths})
-        for role in ("father", "mother"):
-            parent: dict[str, Any] = {"situations": rng.sample(sits, k=rng.randint(0, min(2, len(sits))))}
-            parent.update(_build({p: rng.choice(values[p]) for p in parent_paths}))
-            parent.pop("region", None)
-            facts[role] = parent
-        if node.evaluate(facts, ctx).value is True:
-            return True
-    return False
+    return bool(_search(kb, category_condition(kb, loaded, category_id), category_id, None, tries=tries))
 
 
 CHILD_AGES = [0, 1, 3, 5, 6, 7, 9, 12, 14, 15, 16, 17]
@@ -262,14 +245,16 @@ def entitlement_condition(kb: KnowledgeBase, loaded: LoadedPack, ent: Any) -> No
     return All(parts, None)
 
 
-def _search(kb: KnowledgeBase, node: Node, seed: str, ages: list[int], tries: int = 3000,
+def _search(kb: KnowledgeBase, node: Node, seed: str, ages: list[int] | None, tries: int = 3000,
             want: int = 1) -> list[dict[str, Any]]:
-    """Up to `want` sets of facts that make `node` true with the child's age among `ages`."""
+    """Up to `want` sets of facts that make `node` true, with the child's age among `ages` (None:
+    any age the conditions name)."""
     found: list[dict[str, Any]] = []
     values, situations = _candidate_values([node])
-    wanted = set(ages)
-    thresholds = [v for v in values.pop("child.age", []) if isinstance(v, int) and v in range(0, 31)]
-    values["child.age"] = sorted(wanted | {v for v in thresholds if v in range(min(ages), max(ages) + 1)})
+    if ages is not None:
+        wanted = set(ages)
+        thresholds = [v for v in values.pop("child.age", []) if isinstance(v, int) and v in range(0, 31)]
+        values["child.age"] = sorted(wanted | {v for v in thresholds if v in range(min(ages), max(ages) + 1)})
     parent_paths = [p for p in values if p.startswith(("remaining_months", "unreachable_months",
                                                         "disability"))]
     top_paths = [p for p in values if p not in parent_paths]

@@ -48,6 +48,18 @@ def bot_env(api: FakeBotApi, db_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to a process group (a crash: nothing finishes cleanly), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+
 class BotProcess:
     def __init__(self, api: FakeBotApi, db_url: str, *, log: Path, args: tuple[str, ...] = (),
                  env: dict[str, str] | None = None):
@@ -89,14 +101,7 @@ class BotProcess:
         """SIGKILL to the bot's process group (the bot and any worker it started)."""
         if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_group(self.proc)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from e2e.process import PROXY_VARS, REPO, free_port
+from e2e.process import PROXY_VARS, REPO, free_port, kill_group
 
 CHROMIUM = os.environ.get("TONGZHU_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -89,14 +89,7 @@ class WebServer:
         """SIGKILL to the server's process group: a crash, nothing finished cleanly."""
         if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_group(self.proc)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

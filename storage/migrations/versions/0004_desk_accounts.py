@@ -5,7 +5,7 @@ Columns are added with plain op.add_column (SQLite can add a nullable column, or
 a server default, without a table copy); the NOT NULL ones get a server default so existing rows
 are filled.
 
-Revision ID: 0002_desk_accounts
+Revision ID: 0004_desk_accounts
 Revises: 0003_outbox_inbox_keys
 Create Date: 2026-11-25 02:45:00
 
@@ -16,7 +16,7 @@ from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 
-revision: str = "0002_desk_accounts"
+revision: str = "0004_desk_accounts"
 down_revision: Union[str, Sequence[str], None] = "0003_outbox_inbox_keys"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None

@@ -1,8 +1,8 @@
 """pre_applications.categories ("/孤儿/…/", the desk's filter) and due_at (filing + the office's time
 limit in working days, for "overdue"); existing rows are filled from their stored result.
 
-Revision ID: 0003_case_categories_due
-Revises: 0002_desk_accounts
+Revision ID: 0005_case_categories_due
+Revises: 0004_desk_accounts
 Create Date: 2026-11-25 03:00:00
 
 """
@@ -14,8 +14,8 @@ from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 
-revision: str = "0003_case_categories_due"
-down_revision: Union[str, Sequence[str], None] = "0002_desk_accounts"
+revision: str = "0005_case_categories_due"
+down_revision: Union[str, Sequence[str], None] = "0004_desk_accounts"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
