@@ -38,7 +38,8 @@ OFF_TOPIC = ["今天天气怎么样", "帮我推荐一只股票", "红烧肉怎�
 
 
 def _norm(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
+    """White space, full-/half-width forms and the baseline page's **bold** marks forgiven."""
+    return "".join(unicodedata.normalize("NFKC", text).replace("**", "").split())
 
 
 # ----------------------------------------------------------------------------- evaluation numbers
@@ -172,10 +173,21 @@ def test_qa_entries_are_well_formed():
         assert {"document", "clause", "quote"} <= set(e["source"]), e["id"]
 
 
+LATIN_RUN = re.compile(r"[A-Za-z]{4,}")
+
+
+def test_no_latin_words_in_what_families_see():
+    """Families read Chinese: no quote, clause or document name carries a run of 4+ Latin letters."""
+    for e in load_qa():
+        for key in ("quote", "clause", "document"):
+            value = str(e["source"].get(key) or "")
+            assert not LATIN_RUN.search(value), (e["id"], key, value[:40])
+
+
 @needs_shared()
 def test_every_qa_quote_stands_in_its_source():
     texts = {doc: _norm((SHARED / path).read_text(encoding="utf-8")) for doc, path in LOCAL_FILES.items()}
-    national = _norm((SHARED / "spec" / "national-baseline.md").read_text(encoding="utf-8"))
+    national = _norm((SHARED / "spec" / "national-baseline.zh.md").read_text(encoding="utf-8"))
     for e in load_qa():
         src = e["source"]
         text = texts.get(src["document"], national)
@@ -188,7 +200,7 @@ def test_every_qa_quote_stands_in_its_source():
 def test_no_number_in_an_answer_that_its_document_does_not_state():
     """Every figure in an answer (80%, 200元, 15个工作日 …) stands in the cited text."""
     texts = {doc: _norm((SHARED / path).read_text(encoding="utf-8")) for doc, path in LOCAL_FILES.items()}
-    national = _norm((SHARED / "spec" / "national-baseline.md").read_text(encoding="utf-8"))
+    national = _norm((SHARED / "spec" / "national-baseline.zh.md").read_text(encoding="utf-8"))
     for e in load_qa():
         text = texts.get(e["source"]["document"], national)
         if e["id"].startswith("qj-"):  # 綦江 answers may cite the newer municipal figures too
