@@ -60,7 +60,33 @@ def kill_group(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         pass
 
-class BotProcess:
+class ServerProcess:
+    """A real process of ours under test (`proc`, its `log_path` and open `_log_file`)."""
+
+    proc: subprocess.Popen | None
+    log_path: Path
+    _log_file = None
+
+    def kill(self) -> None:
+        """SIGKILL to the process group (the server and any worker it started): a crash."""
+        if self.proc is None:
+            return
+        kill_group(self.proc)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+
+class BotProcess(ServerProcess):
     def __init__(self, api: FakeBotApi, db_url: str, *, log: Path, args: tuple[str, ...] = (),
                  env: dict[str, str] | None = None):
         self.api = api
@@ -97,23 +123,6 @@ class BotProcess:
             self.kill()
             raise AssertionError(f"the bot did not exit within {timeout} s of SIGTERM\n{self.log()}")
 
-    def kill(self) -> None:
-        """SIGKILL to the bot's process group (the bot and any worker it started)."""
-        if self.proc is None:
-            return
-        kill_group(self.proc)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:]
-        except OSError:
-            return ""
 
     def __enter__(self) -> "BotProcess":
         return self.start()

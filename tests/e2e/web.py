@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from e2e.process import PROXY_VARS, REPO, free_port, kill_group
+from e2e.process import PROXY_VARS, REPO, free_port, ServerProcess
 
 CHROMIUM = os.environ.get("TONGZHU_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -44,7 +43,7 @@ def chromium_missing() -> str | None:
     return None
 
 
-class WebServer:
+class WebServer(ServerProcess):
     def __init__(self, db_url: str, *, log: Path, env: dict[str, str] | None = None):
         self.port = free_port()
         self.log_path = log
@@ -85,17 +84,3 @@ class WebServer:
             time.sleep(0.05)  # not up yet: the probe's back-off, not a synchronisation
         raise AssertionError(f"the web app did not answer /healthz within {timeout} s\n{self.log()}")
 
-    def kill(self) -> None:
-        """SIGKILL to the server's process group: a crash, nothing finished cleanly."""
-        if self.proc is None:
-            return
-        kill_group(self.proc)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:]
-        except OSError:
-            return ""
