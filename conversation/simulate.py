@@ -56,6 +56,24 @@ def _typed_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
     raise ValueError(q["kind"])
 
 
+def answer_for(state: dict[str, Any], facts: dict[str, Any]) -> Input | None:
+    """What a family who knows `facts` answers at this point of the conversation (None: done)."""
+    stage = state["stage"]
+    if stage == "role":
+        return Input.pressed("role:self")
+    if stage == "summary":
+        return Input.pressed("result")
+    if stage != "questions":
+        return None
+    q = qn.BY_ID[state["current"]]
+    if q["kind"] == "place":
+        return Input.typed(facts["region"])
+    if q["kind"] == "choice":
+        answer = _choice_for(q, facts)
+        return Input.pressed(answer) if answer.startswith("c:") else Input.typed(answer)
+    return Input.typed(_typed_for(q, facts))
+
+
 def simulate(facts: dict[str, Any], trace: bool = False) -> dict[str, Any]:
     """The questionnaire answered from `facts`; with `trace`, also the questions asked in order and
     the progress line of each ((step, about how many steps))."""
@@ -64,27 +82,15 @@ def simulate(facts: dict[str, Any], trace: bool = False) -> dict[str, Any]:
     order: list[str] = []
     progress: list[tuple[int, int]] = []
     for _ in range(MAX_STEPS):
-        stage = state["stage"]
-        if stage == "role":
-            inp = Input.pressed("role:self")
-        elif stage == "questions":
-            q = qn.BY_ID[state["current"]]
+        inp = answer_for(state, facts)
+        if inp is None:
+            break
+        if state["stage"] == "questions":
             asked += 1
-            order.append(q["id"])
+            order.append(state["current"])
             shown = next((r.context for r in reversed(out.replies) if r.template == "question"), None)
             if shown:
                 progress.append((shown["step"], shown["total"]))
-            if q["kind"] == "place":
-                inp = Input.typed(facts["region"])
-            elif q["kind"] == "choice":
-                answer = _choice_for(q, facts)
-                inp = Input.pressed(answer) if answer.startswith("c:") else Input.typed(answer)
-            else:
-                inp = Input.typed(_typed_for(q, facts))
-        elif stage == "summary":
-            inp = Input.pressed("result")
-        else:
-            break
         out = step(state, inp, who=WHO)
         state = out.state
     gathered = facts_of(state)

@@ -100,25 +100,12 @@ def assert_outcome_names_only_its_buttons(out) -> None:
 
 def drive(facts: dict) -> tuple[dict, list]:
     """The conversation as `simulate` answers it, keeping every outcome."""
-    from conversation import questionnaire as qn
-    from conversation.simulate import _choice_for, _typed_for
+    from conversation.simulate import answer_for
     outs = [step(None, Input.typed("/start"), who=WHO)]
     state = outs[-1].state
     for _ in range(80):
-        if state["stage"] == "role":
-            inp = Input.pressed("role:self")
-        elif state["stage"] == "questions":
-            q = qn.BY_ID[state["current"]]
-            if q["kind"] == "place":
-                inp = Input.typed(facts["region"])
-            elif q["kind"] == "choice":
-                answer = _choice_for(q, facts)
-                inp = Input.pressed(answer) if answer.startswith("c:") else Input.typed(answer)
-            else:
-                inp = Input.typed(_typed_for(q, facts))
-        elif state["stage"] == "summary":
-            inp = Input.pressed("result")
-        else:
+        inp = answer_for(state, facts)
+        if inp is None:
             break
         outs.append(step(state, inp, who=WHO))
         state = outs[-1].state
