@@ -9,25 +9,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pyotp
 import pytest
 from sqlmodel import Session, select
 
 from bench.caseload import Family
 from conftest import REPO
-from e2e.process import free_port
+from e2e.web import CHROMIUM, CHROMIUM_ARGS, WebServer, chromium_missing
 from storage.db import make_engine
 from storage.models import AuditLog, PreApplication, Status, User
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not at /usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
 # The screenshots in docs/ are made with TONGZHU_SCREENSHOTS=1; otherwise they go to a temporary folder,
 # so that running the tests leaves the working tree as it was.
 DOCS = Path(REPO) / "docs" if os.environ.get("TONGZHU_SCREENSHOTS") == "1" else None
@@ -68,31 +63,14 @@ def desk(tmp_path_factory):
     staff_add(db_url, "wang", "--role", "staff", "--region", "温岭", password="wenling desk 2026")
     staff_add(db_url, "chen", "--role", "staff", "--region", "綦江", password="qijiang desk 2026")
     staff_add(db_url, "boss", "--role", "admin", password="the admin password")
-    port = free_port()
-    log = open(tmp / "web.log", "w")
-    proc = subprocess.Popen([sys.executable, str(REPO / "bot.py"), "web", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=REPO, env=_env(db_url), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (tmp / "web.log").read_text()
-        assert time.monotonic() < deadline, "the desk did not start"
-        time.sleep(0.1)
+    # every test signs in from 127.0.0.1
+    server = WebServer(db_url, log=tmp / "web.log", env={"DESK_MAX_FAILURES": "3", "DESK_LOGIN_PER_MINUTE": "60"})
+    server.start().wait_ready()
     try:
-        yield {"base": base, "engine": engine, "ref": ref, "other_ref": other_ref, "grandma": grandma,
+        yield {"base": server.base, "engine": engine, "ref": ref, "other_ref": other_ref, "grandma": grandma,
                "urgent_ref": urgent_ref}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.kill()
         engine.dispose()
         os.environ.pop("DATABASE_URL", None)
 
@@ -100,7 +78,7 @@ def desk(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
