@@ -28,15 +28,11 @@ from starlette.routing import Route
 from telegram import Update
 
 from settings import get_settings
+from handlers.serving import configure_logging, start_problem
 from handlers.telegram_app import build_application, post_init, stop_tasks
 
 log = logging.getLogger("tongzhu.webhook")
 PATH = "/telegram"
-
-
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 MAX_BODY = 1_000_000  # Telegram's updates are a few kilobytes
@@ -70,7 +66,7 @@ def parse_update(body: bytes) -> dict | None:
 def create_app() -> Starlette:
     from storage.db import make_engine
 
-    _logging()  # in each worker: uvicorn's workers do not inherit the parent's logging set-up
+    configure_logging()
     settings = get_settings()
     secret = settings.telegram_webhook_secret or ""
     application = build_application(token=settings.telegram_bot_token, engine=make_engine(),
@@ -115,20 +111,16 @@ def create_app() -> Starlette:
 def run_webhook(*, workers: int = 1, port: int = 8080, host: str = "127.0.0.1") -> int:
     import uvicorn
 
-    from storage.crypto import key_problem
-    from storage.db import database_url, make_engine
+    from storage.db import make_engine
 
     settings = get_settings()
     for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
         if not getattr(settings, name.lower()):
             print(f"童助 webhook will not start: {name} is not set")
             return 2
-    problem = key_problem()
+    problem = start_problem(workers=workers)
     if problem:
-        print(f"童助 will not start: {problem}")
-        return 2
-    if workers > 1 and database_url().startswith("sqlite"):
-        print("童助 webhook will not start: several workers need PostgreSQL (DATABASE_URL); SQLite has one writer")
+        print(f"童助 webhook will not start: {problem}")
         return 2
     engine = make_engine()  # migrate once, before the workers start
     from sqlmodel import Session
@@ -140,7 +132,7 @@ def run_webhook(*, workers: int = 1, port: int = 8080, host: str = "127.0.0.1") 
     url = settings.telegram_webhook_url
     if url:
         asyncio.run(_set_webhook(url))
-    _logging()
+    configure_logging()
     uvicorn.run("handlers.webhook:create_app", factory=True, host=host, port=port,
                 workers=workers, log_level="info", timeout_graceful_shutdown=10)
     return 0

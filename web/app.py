@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from handlers.serving import configure_logging, start_problem
 from settings import get_settings
 from web.security import SECURITY_HEADERS, BodyLimit
 
@@ -38,11 +39,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 # (mount path, module, factory): sub-apps of other packages, mounted when their module imports
 SUB_APPS = (("/wechat", "wechat.app", "create_wechat_app"), ("/desk", "desk.app", "create_desk_app"))
-
-
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _sub_app(module_name: str, factory: str, engine: Engine) -> ASGIApp | None:
@@ -82,7 +78,7 @@ def create_app(engine: Engine | None = None) -> Starlette:
     from storage.db import make_engine
     from web.chat import create_chat_app
 
-    _logging()  # in each worker: uvicorn's workers do not inherit the parent's logging set-up
+    configure_logging()
     settings = get_settings()
     engine = engine if engine is not None else make_engine()
 
@@ -119,20 +115,16 @@ def create_app(engine: Engine | None = None) -> Starlette:
 def run_web(*, host: str | None = None, port: int | None = None, workers: int = 1) -> int:
     import uvicorn
 
-    from storage.crypto import key_problem
-    from storage.db import database_url, make_engine
+    from storage.db import make_engine
     from web.security import secret_problem
 
     settings = get_settings()
-    for problem in (key_problem(), secret_problem()):
-        if problem:
-            print(f"童助 web will not start: {problem}")
-            return 2
-    if workers > 1 and database_url().startswith("sqlite"):
-        print("童助 web will not start: several workers need PostgreSQL (DATABASE_URL); SQLite has one writer")
+    problem = start_problem(workers=workers, extra=(secret_problem(),))
+    if problem:
+        print(f"童助 web will not start: {problem}")
         return 2
     make_engine()  # migrate once, before the workers start
-    _logging()
+    configure_logging()
     uvicorn.run("web.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level="info", timeout_graceful_shutdown=10, proxy_headers=True)
     return 0
