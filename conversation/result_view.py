@@ -166,23 +166,37 @@ def _topics_of(result: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _topics_in(result: dict[str, Any], key: str, topics: dict[str, str]) -> set[str]:
+    """The topics of the result's `key` list of categories ("categories", "possible_categories")."""
+    return {topics.get(c["id"]) for c in result.get(key, [])} - {None}
+
+
+def _pack_item(ref: str, kind: str) -> tuple[str, Any]:
+    """pack id and the pack's item of `kind` ("procedures", "documents") named by "pack:id" (None if gone)."""
+    pid, _, item_id = ref.partition(":")
+    loaded = load_kb().packs.get(pid)
+    return pid, next((x for x in getattr(loaded.pack, kind) if x.id == item_id), None) if loaded else None
+
+
+def _for_topics(pid: str, spec: Any, topics: dict[str, str]) -> set[str]:
+    """The topics of the categories an item (procedure, document) is for."""
+    return {topics.get(c if ":" in c else f"{pid}:{c}") for c in spec.for_categories} if spec else set()
+
+
 def routes(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The procedures of the routes this family takes: those of a category the child is in (matched
     by topic, so a national procedure serves the local category that replaced its own), else the
     general one."""
-    kb = load_kb()
     topics = _topics_of(result)
-    yes_topics = {topics.get(c["id"]) for c in result.get("categories", [])} - {None}
-    maybe_topics = {topics.get(c["id"]) for c in result.get("possible_categories", [])} - {None}
+    yes_topics = _topics_in(result, "categories", topics)
+    maybe_topics = _topics_in(result, "possible_categories", topics)
     specific, general, maybe = [], [], []
     for proc in result.get("procedure", []):
-        pid, _, proc_id = proc["id"].partition(":")
-        loaded = kb.packs.get(pid)
-        spec = next((p for p in loaded.pack.procedures if p.id == proc_id), None) if loaded else None
+        pid, spec = _pack_item(proc["id"], "procedures")
         if spec is None or not spec.for_categories:
             general.append(proc)
             continue
-        proc_topics = {topics.get(c if ":" in c else f"{pid}:{c}") for c in spec.for_categories}
+        proc_topics = _for_topics(pid, spec, topics)
         if proc_topics & yes_topics:
             specific.append(proc)
         elif proc_topics & maybe_topics:
@@ -201,19 +215,15 @@ def _office(text: str | None) -> str | None:
 def first_documents(result: dict[str, Any], limit: int = 3) -> list[str]:
     """What to bring first: the papers that prove this child's situation, then the 户口簿.
     Forms the office hands out are left for the office."""
-    kb = load_kb()
     topics = _topics_of(result)
-    yes_topics = {topics.get(c["id"]) for c in result.get("categories", [])} - {None}
+    yes_topics = _topics_in(result, "categories", topics)
     proving, specific, common = [], [], []
     for d in result.get("documents", []):
-        pid, _, did = d["id"].partition(":")
-        loaded = kb.packs.get(pid)
-        spec = next((x for x in loaded.pack.documents if x.id == did), None) if loaded else None
+        pid, spec = _pack_item(d["id"], "documents")
         name = _plain(d["name"])
         if "申请表" in name or "照片" in name:
             continue
-        doc_topics = {topics.get(c if ":" in c else f"{pid}:{c}") for c in spec.for_categories} if spec else set()
-        if doc_topics & yes_topics:
+        if _for_topics(pid, spec, topics) & yes_topics:
             proving.append(name)
         elif spec is not None and (spec.when is not None or spec.for_categories):
             specific.append(name)
