@@ -201,39 +201,38 @@ def cmd_staff_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_staff_remove(args: argparse.Namespace) -> int:
+def _change_account(change, done: str, **kwargs) -> int:
+    """One desk-account change in one transaction: `done` printed, or the refusal in one line (exit 2)."""
     from sqlmodel import Session
 
-    from desk.accounts import AccountError, remove_account
+    from desk.accounts import AccountError
     from storage.db import make_engine
 
     try:
         with Session(make_engine()) as session, session.begin():
-            remove_account(session, username=args.username)
+            change(session, **kwargs)
     except AccountError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    print(f"{args.username} can no longer sign in; their past actions stay in the history")
+    print(done)
     return 0
 
 
-def cmd_staff_reset(args: argparse.Namespace) -> int:
-    from sqlmodel import Session
+def cmd_staff_remove(args: argparse.Namespace) -> int:
+    from desk.accounts import remove_account
 
-    from desk.accounts import AccountError, reset_password
-    from storage.db import make_engine
+    return _change_account(remove_account, f"{args.username} can no longer sign in; their past actions stay "
+                           "in the history", username=args.username)
+
+
+def cmd_staff_reset(args: argparse.Namespace) -> int:
+    from desk.accounts import reset_password
 
     password = _read_password(args)
     if password is None:
         return 2
-    try:
-        with Session(make_engine()) as session, session.begin():
-            reset_password(session, username=args.username, password=password)
-    except AccountError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    print(f"new password set for {args.username}; their open sessions were ended and the lock lifted")
-    return 0
+    return _change_account(reset_password, f"new password set for {args.username}; their open sessions were "
+                           "ended and the lock lifted", username=args.username, password=password)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
