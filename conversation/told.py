@@ -11,7 +11,7 @@ from policy_kb.loader import load_kb
 from screening.facts import FactsError, parse_facts
 
 GROUPS = ("child", "household", "safety")
-QUESTION = re.compile(r"[吗嘛么？?]|多少|怎么|什么|哪里|哪儿|哪个|能不能|可不可以|是不是|要不要|有没有|如何|啥|几[个天年月块]")
+QUESTION = re.compile(r"[吗嘛么？?]|多少|怎么|什么|哪里|哪儿|哪个|能不能|可不可以|是不是|要不要|有没有|如何|啥|(?<![好十这前])几[个天年月块]")  # 好几年、这几天 tell a time
 
 
 def is_question(text: str) -> bool:

@@ -90,3 +90,13 @@ def test_a_danger_answer_typed_at_safety_shows_what_to_do_once():
     out = step(state_at("safety"), Input.typed("被打了"), who=WHO)
     assert [r.template for r in out.replies].count("danger") == 1
     assert out.state["urgent"] and out.state["answers"]["safety"]["set"] == {"safety.abused": True}
+
+
+@pytest.mark.parametrize("story", ["孩子他爸前年出车祸走了，他妈改嫁了好几年联系不上，孩子跟我过",
+                                   "他妈这几年都联系不上，他爸前几天查出重病"])
+def test_a_story_telling_a_time_is_taken_as_a_story_not_a_question(story):
+    """好几年 / 这几年 / 前几天 tell a time: the story's facts are proposed, not policy answers given."""
+    out = step(state_at("safety"), Input.typed(story), who=WHO)
+    assert out.state["stage"] == "intake", [r.template for r in out.replies]
+    assert [r.template for r in out.replies] == ["intake_confirm"]
+    assert out.state["proposed"]["facts"]["mother"]["situations"] == ["unreachable"]
