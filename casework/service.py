@@ -46,12 +46,23 @@ def office_of(result: dict[str, Any] | None) -> str | None:
 class CaseService:
     def __init__(self, *, engine: Engine):
         self.engine = engine
-        self.session: Session | None = None
+        self._session: Any = None
 
-    def bind(self, session: Session) -> "CaseService":
+    def bind(self, session: Any) -> "CaseService":
+        """`session`: a Session, or an object whose `get()` makes one when first needed (the update's
+        lazy session, conversation/session.py: most steps never touch a case)."""
         bound = CaseService(engine=self.engine)
-        bound.session = session
+        bound._session = session
         return bound
+
+    @property
+    def session(self) -> Session | None:
+        s = self._session
+        return s if s is None or isinstance(s, Session) else s.get()
+
+    @session.setter
+    def session(self, value: Session | None) -> None:
+        self._session = value
 
     # -- the conversation's Services protocol (conversation/engine.py)
 

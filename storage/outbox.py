@@ -57,11 +57,11 @@ from enum import Enum
 from typing import Any, Awaitable, Callable, Iterable
 
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from conversation.model import Button, Notice, Reply
-from storage import crypto
+from storage import crypto, hot
 from storage.db import lock_user
 from storage.models import OutboxMessage, utcnow
 
@@ -207,26 +207,35 @@ def add(session: Session, *, user_key: str, reply: Reply, kind: str = "reply",
     return session.execute(insert(T).values(row).returning(T.c.id)).scalar_one()
 
 
-def add_outcome(session: Session, *, user_key: str, replies: Iterable[Reply],
+def add_outcome(session: Session | Connection, *, user_key: str, replies: Iterable[Reply],
                 notices: Iterable[Notice] = (), edit_of: str | int | None = None,
-                queued: list[Item] | None = None) -> None:
+                queued: list[Item] | None = None, pending: bool | None = None) -> None:
     """Queue a step's replies (to `user_key`) and notices (to whom they name), in order.
 
     `queued`: the caller will send the replies itself right after the commit (`send_items`): they
     are leased to it here, in the same transaction, and appended to the list — unless older
-    messages of the user are still pending, which must go first (then `deliver` sends them all)."""
+    messages of the user are still pending, which must go first (then `deliver` sends them all).
+    `pending`: whether older messages are pending, when the caller already read it in this
+    transaction (conversation/session.py reads it with the state); None: asked here.
+    `session` may be a bare Connection (the update's hot path): one message is then one plain
+    INSERT (storage/hot.py)."""
     replies, notices = list(replies), list(notices)
     if not replies and not notices:
         return
-    lease = queued is not None and replies and not session.execute(
-        select(T.c.id).where(T.c.user_key == user_key, T.c.status == "pending").limit(1)).first()
+    if pending is None and queued is not None and replies:
+        pending = session.execute(
+            select(T.c.id).where(T.c.user_key == user_key, T.c.status == "pending").limit(1)).first() is not None
+    lease = queued is not None and replies and not pending
     now = utcnow()
     rows = [_row(user_key, reply, "reply", edit_of, None, now) for reply in replies]
     if lease:
         for row in rows:  # leased to the caller; a send may start as soon as this commits
             row["claimed_until"], row["unknown"] = now + dt.timedelta(seconds=LEASE_SECONDS), 1
     rows += [_row(n.user_key, n.reply, "notice", None, None, now) for n in notices]
-    ids = [r[0] for r in session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), rows).all()]
+    if len(rows) == 1 and isinstance(session, Connection):
+        ids = [hot.add_outbox_row(session, rows[0])]
+    else:
+        ids = [r[0] for r in session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), rows).all()]
     if lease:
         queued += [Item(id=i, user_key=user_key, channel=row["channel"], kind="reply", reply=reply,
                         important=row["important"], edit_of=row["edit_of"], attempts=0, unknown=0, parts_sent=0,
@@ -444,10 +453,8 @@ async def send_items(engine: Engine, *, items: list[Item], send: Callable[[Item]
 
 
 def _mark_sent_now(*, engine: Engine, item_ids: list[int]) -> None:
-    """mark_sent in its own short transaction, on a bare connection (the hot path: no ORM session)."""
-    with engine.begin() as connection:
-        connection.execute(update(T).where(T.c.id.in_(item_ids)).values(
-            status="sent", done_at=utcnow(), claimed_until=None, error=None, attempts=T.c.attempts + 1))
+    """mark_sent in its own short transaction, one plain statement (the hot path, storage/hot.py)."""
+    hot.mark_sent(engine, item_ids=item_ids)
 
 
 def _release(session: Session, *, item_id: int) -> None:

@@ -1,0 +1,160 @@
+"""The hot path of one update (conversation/session.py `handle`, storage/outbox.py delivery) in few
+statements, each written once per database as plain SQL and sent with `exec_driver_sql`: no ORM
+session, no SQL construction or compilation per update (SQLAlchemy's own cost per statement was most
+of the database thread's time, issue 15).
+
+    with engine.begin() as conn:                        # SQLite: BEGIN IMMEDIATE (storage/db.py)
+        first = hot.lock_and_record(conn, ...)          # PostgreSQL: advisory lock + dedupe, one statement
+        row = hot.load(conn, user_key=key)              # the user, the state and "older messages pending", one read
+        ...
+        hot.save_state(conn, user_key=key, payload=..., existed=row.state_json is not None)
+        ids = hot.add_outbox_row(conn, row)             # one message (storage/outbox.py `add_outcome`)
+    hot.mark_sent(engine, item_ids=[...])               # one short transaction after a send
+
+Every statement is still seen by SQLAlchemy's `before_cursor_execute` (the statement counts of the
+benchmark and the tests).  Datetimes go through the same bind processor SQLAlchemy would use (on
+SQLite a string in its own format, so comparisons with rows it wrote stay right); on PostgreSQL the
+parameters are cast as SQLAlchemy casts them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.engine import Connection, Engine
+
+from storage.models import utcnow
+
+TS = "::TIMESTAMP WITH TIME ZONE"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What an update needs before the step: the user (None: first contact), the stored state, and
+    whether older messages of the user are still pending in the outbox."""
+
+    user_id: int | None
+    role: str | None
+    display_name: str | None
+    referred_by: int | None
+    state_json: str | None
+    pending: bool
+
+
+class Sql:
+    """The statements of one dialect (SQLite qmark/named, psycopg pyformat)."""
+
+    def __init__(self, dialect: Any) -> None:
+        self.pg = dialect.name == "postgresql"
+        process = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+        self.ts = process or (lambda value: value)
+        cast = TS if self.pg else ""
+
+        def p(sql: str) -> str:  # ":name" → "%(name)s" for psycopg
+            return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql) if self.pg else sql
+
+        self.p = p
+        columns = "INSERT INTO processed_updates (bot_id, update_id, user_key, processed_at) "
+        conflict = " ON CONFLICT (bot_id, update_id) DO NOTHING RETURNING update_id"
+        self.record = p(columns + f"VALUES (:b, :u, :k, :t{cast})" + conflict)
+        # PostgreSQL: the user's lock and the dedupe in one statement (the lock is taken as the
+        # INSERT reads its one row; the state is read by the NEXT statement, after the lock)
+        self.lock_record = p("WITH l AS (SELECT pg_advisory_xact_lock(:lk)) " + columns
+                             + f"SELECT :b, :u, :k, :t{cast} FROM l" + conflict)
+        self.lock = p("SELECT pg_advisory_xact_lock(:lk)")
+        self.inbox_done = p("DELETE FROM inbox WHERE bot_id = :b AND update_id = :u")
+        self.load = p("SELECT u.id, u.role, u.display_name, u.referred_by, s.state_json, "
+                      "EXISTS (SELECT 1 FROM outbox o WHERE o.user_key = :k AND o.status = 'pending') "
+                      "FROM (SELECT 1 AS one) AS one LEFT JOIN users u ON u.user_key = :k "
+                      "LEFT JOIN conversation_state s ON s.user_key = :k")
+        self.update_state = p(f"UPDATE conversation_state SET state_json = :j, version = version + 1, "
+                              f"updated_at = :t{cast} WHERE user_key = :k")
+        self.insert_state = p(f"INSERT INTO conversation_state (user_key, state_json, version, updated_at) "
+                              f"VALUES (:k, :j, 1, :t{cast})")
+        self.outbox_row = p("INSERT INTO outbox (user_key, channel, kind, payload_enc, important, edit_of, status, "
+                            "attempts, unknown, parts_sent, claimed_until, error, created_at, done_at) VALUES "
+                            "(:user_key, :channel, :kind, :payload_enc, :important, :edit_of, :status, :attempts, "
+                            f":unknown, :parts_sent, :claimed_until{cast}, :error, :created_at{cast}, "
+                            f":done_at{cast}) RETURNING id")
+
+    def mark_sent(self, n: int) -> str:
+        ids = ", ".join(f":i{i}" for i in range(n))
+        return self.p(f"UPDATE outbox SET status = 'sent', done_at = :t{TS if self.pg else ''}, claimed_until = NULL, "
+                      f"error = NULL, attempts = attempts + 1 WHERE id IN ({ids})")
+
+
+@functools.lru_cache(maxsize=8)
+def _sql(dialect_name: str, driver: str, dialect: Any) -> Sql:
+    return Sql(dialect)
+
+
+def sql_of(bind: Connection | Engine) -> Sql:
+    dialect = bind.dialect
+    return _sql(dialect.name, dialect.driver, dialect)
+
+
+def lock_key(user_key: str) -> int:
+    """The advisory lock's key of a user (storage/db.py `lock_user` takes the same)."""
+    return zlib.crc32(user_key.encode())
+
+
+def lock_and_record(conn: Connection, *, user_key: str, update_id: int | None, bot_id: int = 0,
+                    inbox: bool = True) -> bool:
+    """Take the user's lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock) and
+    record the update: False when it was handled before.  `inbox`: a polled update leaves the
+    inbox in this transaction (storage/repo.py `first_time` does the same)."""
+    sql = sql_of(conn)
+    if update_id is None:
+        if sql.pg:
+            conn.exec_driver_sql(sql.lock, {"lk": lock_key(user_key)})
+        return True
+    params = {"b": bot_id, "u": update_id, "k": user_key, "t": sql.ts(utcnow())}
+    if sql.pg:
+        params["lk"] = lock_key(user_key)
+        first = conn.exec_driver_sql(sql.lock_record, params).first() is not None
+    else:
+        first = conn.exec_driver_sql(sql.record, params).first() is not None
+    if bot_id and inbox:
+        conn.exec_driver_sql(sql.inbox_done, {"b": bot_id, "u": update_id})
+    return first
+
+
+def load(conn: Connection, *, user_key: str) -> Loaded:
+    row = conn.exec_driver_sql(sql_of(conn).load, {"k": user_key}).first()
+    role = row[1]
+    return Loaded(user_id=row[0], role=getattr(role, "value", role), display_name=row[2], referred_by=row[3],
+                  state_json=row[4], pending=bool(row[5]))
+
+
+def save_state(conn: Connection, *, user_key: str, payload: str, existed: bool) -> None:
+    """Update the user's state row, or insert it (first contact, or a step that deleted it)."""
+    sql = sql_of(conn)
+    params = {"k": user_key, "j": payload, "t": sql.ts(utcnow())}
+    if existed and conn.exec_driver_sql(sql.update_state, params).rowcount:
+        return
+    conn.exec_driver_sql(sql.insert_state, params)
+
+
+def add_outbox_row(conn: Connection, row: dict[str, Any]) -> int:
+    """One outbox row (storage/outbox.py `_row`) → its id."""
+    sql = sql_of(conn)
+    params = dict(row)
+    for name in ("claimed_until", "created_at", "done_at"):
+        if params[name] is not None:
+            params[name] = sql.ts(params[name])
+    return conn.exec_driver_sql(sql.outbox_row, params).scalar_one()
+
+
+def mark_sent(engine: Engine, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
+    """Delivered: one short transaction (storage/outbox.py `mark_sent` does the same in a session)."""
+    sql = sql_of(engine)
+    params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
+    params["t"] = sql.ts(now or utcnow())
+    with engine.begin() as conn:
+        conn.exec_driver_sql(sql.mark_sent(len(item_ids)), params)
