@@ -56,6 +56,7 @@ from templates import render_reply, split_message, words
 log = logging.getLogger("tongzhu.telegram")
 
 FAMILY_COMMANDS = ["start", "help", "status", "restart", "cancel", "forget", "ask"]
+HTML = ParseMode.HTML.value
 SECOND_TRY_READ_TIMEOUT = 30.0  # after an unknown outcome, the one more try waits longer for the answer
 
 
@@ -64,6 +65,28 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.action) for b in row]
                                  for row in reply.buttons])
+
+
+def keyboard_data(reply: Reply) -> dict[str, Any] | None:
+    """The reply's inline keyboard as the Bot API's plain data (what `keyboard(reply).to_dict()`
+    gives, without building the objects)."""
+    if not reply.buttons:
+        return None
+    return {"inline_keyboard": [[{"text": b.label, "callback_data": b.action} for b in row] for row in reply.buttons]}
+
+
+async def api_call(bot, method: str, data: dict[str, Any], **timeouts: Any) -> Any:
+    """One Bot API call through the application's bot, returning Telegram's raw answer.
+
+    `bot.send_message` builds a `Message` (and its chat, user, keyboard …) from every answer, which
+    was the biggest part of the event loop's time per update (issue 15); the sender only needs to
+    know whether the call succeeded.  `Bot._post` is what every `Bot` method calls: defaults, the
+    rate limiter (ExtBot), the request layer and the mapping of errors to RetryAfter, Forbidden,
+    BadRequest, TimedOut … are all kept; only the object building is skipped.  (The public
+    `do_api_request` does the same but warns on every call for a method PTB implements.)
+    python-telegram-bot is pinned in the lock files; the fault tests (tests/test_telegram_faults.py)
+    go through this path."""
+    return await bot._post(method, data, **timeouts)  # noqa: SLF001
 
 
 def user_key(telegram_id: int) -> str:
@@ -124,7 +147,7 @@ class Bridge:
         outcome = await self._db(handle, engine=self.engine, services=self.services, user_key=user_key(user.id),
                                  inp=inp, update_id=update.update_id if update_id == -1 else update_id,
                                  telegram_id=user.id, display_name=user.first_name, bot_id=self.bot_id,
-                                 edit_of=edit_of, queued=queued)
+                                 edit_of=edit_of, queued=queued, inbox=self.use_inbox)
         if update_id is not None:
             self.settled.add(update.update_id)  # committed: its inbox row went in that transaction
         return outcome
@@ -177,22 +200,24 @@ async def send_item(bot, item: outbox.Item) -> None:
     chat_id = chat_of(item.user_key)
     reply = item.reply
     parts = split_message(render_reply(reply, html=True))
-    markup = keyboard(reply)
+    markup = keyboard_data(reply)
     timeouts: dict[str, Any] = {"read_timeout": SECOND_TRY_READ_TIMEOUT} if item.unknown else {}
     done = item.parts_sent
     try:
         if item.edit_of and reply.edit and len(parts) == 1 and done == 0:
             try:
-                await bot.edit_message_text(parts[0], chat_id=chat_id, message_id=int(item.edit_of),
-                                            parse_mode=ParseMode.HTML, reply_markup=markup, **timeouts)
+                await api_call(bot, "editMessageText", {"chat_id": chat_id, "message_id": int(item.edit_of),
+                                                        "text": parts[0], "parse_mode": HTML,
+                                                        "reply_markup": markup}, **timeouts)
                 return
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
                     return
                 log.info("edit failed (%s): sending a new message", exc)
         for i in range(done, len(parts)):
-            await bot.send_message(chat_id, parts[i], parse_mode=ParseMode.HTML,
-                                   reply_markup=markup if i == len(parts) - 1 else None, **timeouts)
+            await api_call(bot, "sendMessage", {"chat_id": chat_id, "text": parts[i], "parse_mode": HTML,
+                                                "reply_markup": markup if i == len(parts) - 1 else None},
+                           **timeouts)
             done = i + 1
     except RetryAfter as exc:
         after = exc.retry_after
