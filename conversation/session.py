@@ -31,44 +31,56 @@ def link_referral(session: Session, *, user: User, code: str) -> None:
 
 def handle(*, engine: Engine, services, user_key: str, inp: Input, update_id: int | None = None,
            telegram_id: int | None = None, display_name: str | None = None, bot_id: int = 0,
-           edit_of: str | int | None = None, queued: list | None = None, inbox: bool = True) -> Outcome | None:
+           edit_of: str | int | None = None, queued: list | None = None, inbox: bool = True,
+           delivered: outbox.Delivered | None = None) -> Outcome | None:
     """→ the outcome, or None when this update was already handled (its replies were queued then).
     `edit_of`: the channel's id of the message whose button was pressed (a reply marked `edit` may
     replace it).  `queued`: a list that receives the outbox items of the replies, leased to the
     caller to send at once with `outbox.send_items` (see storage/outbox.py `add_outcome`).
     `inbox=False`: the update did not come through the inbox (a webhook), so there is no row to delete.
+    `delivered`: messages the caller's sender delivered since its last transaction, recorded as sent
+    first in this one (storage/outbox.py `Delivered`; a failed transaction gives them back).
 
     The statements (storage/hot.py): the lock with the dedupe, one read of the user, the state and
     whether older messages are pending, then the state's UPDATE and the replies' INSERT.  An ORM
     session is opened on the same connection only when something needs one (first contact, a
     referral link, the case services)."""
     inp = clean_input(inp)
-    with engine.begin() as conn:
-        if not hot.lock_and_record(conn, user_key=user_key, update_id=update_id, bot_id=bot_id, inbox=inbox):
-            return None
-        row = hot.load(conn, user_key=user_key)
-        orm = _LazySession(conn)
-        role, name = row.role, row.display_name
-        if row.user_id is None:
-            user = repo.get_or_create_user(orm.get(), user_key=user_key, telegram_id=telegram_id,
-                                           display_name=display_name)
-            role, name = user.role.value, user.display_name
-            referred = user.referred_by
-        else:
-            referred = row.referred_by
-        if inp.text.startswith("/start ") and referred is None:
-            session = orm.get()
-            user = session.get(User, row.user_id) if row.user_id is not None else repo.get_user(session, user_key=user_key)
-            link_referral(session, user=user, code=inp.text.split(maxsplit=1)[1])
-        who = Who(user_key=user_key, role=role, name=display_name or name or "")
-        state = repo.decode_state(row.state_json) if row.state_json is not None else None
-        outcome = step(state, inp, who=who, services=services.bind(orm) if services else None)
-        orm.flush()
-        hot.save_state(conn, user_key=user_key, payload=repo.encode_state(outcome.state),
-                       existed=row.state_json is not None)
-        outbox.add_outcome(conn, user_key=user_key, replies=outcome.replies, notices=outcome.notices,
-                           edit_of=edit_of, queued=queued, pending=row.pending)
-        orm.close()
+    sent = delivered.take() if delivered is not None else []
+    try:
+        with engine.begin() as conn:
+            if sent:
+                delivered.record(conn, sent)
+            if not hot.lock_and_record(conn, user_key=user_key, update_id=update_id, bot_id=bot_id, inbox=inbox):
+                return None
+            row = hot.load(conn, user_key=user_key)
+            orm = _LazySession(conn)
+            role, name = row.role, row.display_name
+            if row.user_id is None:
+                user = repo.get_or_create_user(orm.get(), user_key=user_key, telegram_id=telegram_id,
+                                               display_name=display_name)
+                role, name = user.role.value, user.display_name
+                referred = user.referred_by
+            else:
+                referred = row.referred_by
+            if inp.text.startswith("/start ") and referred is None:
+                session = orm.get()
+                user = (session.get(User, row.user_id) if row.user_id is not None
+                        else repo.get_user(session, user_key=user_key))
+                link_referral(session, user=user, code=inp.text.split(maxsplit=1)[1])
+            who = Who(user_key=user_key, role=role, name=display_name or name or "")
+            state = repo.decode_state(row.state_json) if row.state_json is not None else None
+            outcome = step(state, inp, who=who, services=services.bind(orm) if services else None)
+            orm.flush()
+            hot.save_state(conn, user_key=user_key, payload=repo.encode_state(outcome.state),
+                           existed=row.state_json is not None)
+            outbox.add_outcome(conn, user_key=user_key, replies=outcome.replies, notices=outcome.notices,
+                               edit_of=edit_of, queued=queued, pending=row.pending)
+            orm.close()
+    except BaseException:
+        if sent:  # rolled back: the next transaction records them
+            delivered.give_back(sent)
+        raise
     return outcome
 
 

@@ -120,6 +120,10 @@ class Bridge:
         self.failed: set[int] = set()  # update ids whose processing raised (the error handler saw it)
         self.settled: set[int] = set()  # update ids committed by handle (inbox row already gone)
         self.wake = asyncio.Event()
+        # SQLite: delivered messages are recorded by the next transaction on the database thread
+        # (storage/outbox.py Delivered); several PostgreSQL threads record each delivery at once
+        self.delivered = outbox.Delivered() if self.executor is not None else None
+        self._drain_queued = False
 
     def lock(self, chat_id: int) -> asyncio.Lock:
         """One chat's updates one at a time, in the order they came (taken before any await).
@@ -141,13 +145,31 @@ class Bridge:
         """fn(session, **kwargs) in its own transaction, on the database thread."""
         return await self._db(functools.partial(self._tx, fn), **kwargs)
 
+    def record_sent(self, ids: list[int]) -> None:
+        """Messages delivered (SQLite): the next transaction on the database thread records them, or
+        a short one queued now when none is queued yet (so an idle bot records them at once too)."""
+        self.delivered.add(ids)
+        if not self._drain_queued:
+            self._drain_queued = True
+            future = asyncio.get_running_loop().run_in_executor(self.executor, self.drain)
+            future.add_done_callback(_log_failure)
+
+    def drain(self) -> None:
+        """On the database thread: record the delivered messages no transaction took yet."""
+        self._drain_queued = False  # before taking: ids added from now on get a drain of their own
+        self.delivered.drain(self.engine)
+
+    @property
+    def recorder(self):
+        return self.record_sent if self.delivered is not None else None
+
     async def run(self, update: Update, inp: Input, *, update_id: int | None = -1, edit_of: int | None = None,
                   queued: list | None = None):
         user = update.effective_user
         outcome = await self._db(handle, engine=self.engine, services=self.services, user_key=user_key(user.id),
                                  inp=inp, update_id=update.update_id if update_id == -1 else update_id,
                                  telegram_id=user.id, display_name=user.first_name, bot_id=self.bot_id,
-                                 edit_of=edit_of, queued=queued, inbox=self.use_inbox)
+                                 edit_of=edit_of, queued=queued, inbox=self.use_inbox, delivered=self.delivered)
         if update_id is not None:
             self.settled.add(update.update_id)  # committed: its inbox row went in that transaction
         return outcome
@@ -170,16 +192,24 @@ class Bridge:
             return outbox.Counts()
         send = functools.partial(send_item, self.bot)
         if queued:
-            counts = await outbox.send_items(self.engine, items=queued, send=send, run_db=self._db)
+            counts = await outbox.send_items(self.engine, items=queued, send=send, run_db=self._db,
+                                             record_sent=self.recorder)
             if self.executor is None:  # several workers: another one may have queued the next answer
                 more = await outbox.deliver(self.engine, channel="tg", user_key=key, run_db=self._db, send=send)
                 counts.sent, counts.retried, counts.unknown = (counts.sent + more.sent, counts.retried + more.retried,
                                                                counts.unknown + more.unknown)
         else:
-            counts = await outbox.deliver(self.engine, channel="tg", user_key=key, run_db=self._db, send=send)
+            counts = await outbox.deliver(self.engine, channel="tg", user_key=key, run_db=self._db, send=send,
+                                          record_sent=self.recorder)
         if counts.retried or counts.unknown:
             self.wake.set()
         return counts
+
+
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("could not record delivered messages now; the next transaction does",
+                  exc_info=future.exception())
 
 
 # ---------------------------------------------------------------- delivering one outbox message
@@ -240,8 +270,10 @@ async def sender_loop(bridge: Bridge) -> None:
     timeout, and notices written by other processes (the office desk)."""
     while True:
         try:
+            if bridge.delivered:  # left by a failed transaction
+                await bridge._db(bridge.drain)
             await outbox.deliver(bridge.engine, channel="tg", run_db=bridge._db, min_age=2.0,
-                                 send=functools.partial(send_item, bridge.bot))
+                                 send=functools.partial(send_item, bridge.bot), record_sent=bridge.recorder)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the loop must live on (the database may be away a moment)
@@ -522,6 +554,12 @@ async def post_init(application: Application) -> None:
 
 async def post_shutdown(application: Application) -> None:
     stop_tasks(application)
+    bridge: Bridge | None = application.bot_data.get("bridge")
+    if bridge is not None and bridge.delivered:  # SQLite: what was delivered is recorded before the end
+        try:
+            await bridge._db(bridge.drain)
+        except Exception:  # noqa: BLE001 - they are sent once more after the restart, at most
+            log.exception("could not record the messages delivered last")
 
 
 def stop_tasks(application: Application) -> None:

@@ -151,10 +151,15 @@ def add_outbox_row(conn: Connection, row: dict[str, Any]) -> int:
     return conn.exec_driver_sql(sql.outbox_row, params).scalar_one()
 
 
-def mark_sent(engine: Engine, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
-    """Delivered: one short transaction (storage/outbox.py `mark_sent` does the same in a session)."""
-    sql = sql_of(engine)
+def mark_sent_on(conn: Connection, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
+    """Delivered, in the caller's transaction (storage/outbox.py `mark_sent` does the same in a session)."""
+    sql = sql_of(conn)
     params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
     params["t"] = sql.ts(now or utcnow())
+    conn.exec_driver_sql(sql.mark_sent(len(item_ids)), params)
+
+
+def mark_sent(engine: Engine, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
+    """Delivered: one short transaction."""
     with engine.begin() as conn:
-        conn.exec_driver_sql(sql.mark_sent(len(item_ids)), params)
+        mark_sent_on(conn, item_ids=item_ids, now=now)

@@ -52,6 +52,7 @@ import functools
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Awaitable, Callable, Iterable
@@ -150,9 +151,19 @@ def _enums() -> dict[str, type[Enum]]:
             if isinstance(cls, type) and issubclass(cls, Enum) and cls is not Enum}
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """A context as JSON that comes back as it went in: dates, times and our enums keep their type
     (templates call strftime and .value on them); rows and dataclasses become mappings."""
+    kind = type(value)  # the common cases first (an Enum or a subclass is not one of these exact types)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): _plain(v) for k, v in value.items()}
+    if kind is list:
+        return [_plain(v) for v in value]
     if isinstance(value, Enum):
         return {"__enum__": type(value).__name__, "name": value.name}
     if isinstance(value, dt.datetime):
@@ -397,22 +408,68 @@ def _tx(engine: Engine, fn: Callable[..., Any], **kwargs: Any) -> Any:
         return fn(session, **kwargs)
 
 
+class Delivered:
+    """Ids of messages delivered but not yet recorded as sent, for a process whose database work runs
+    on ONE thread (SQLite, handlers/telegram_app.py `Bridge`): the next transaction on that thread
+    records them first (conversation/session.py `handle(delivered=…)`), so an update costs one
+    transaction, not two; when no transaction comes, the sender's own short one does (`drain`).
+    The thread's jobs run in order, so a user's next update always finds its earlier messages sent.
+    Thread-safe: ids are added on the event loop and taken on the database thread."""
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self._ids)
+
+    def add(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._ids.extend(ids)
+
+    def take(self) -> list[int]:
+        with self._lock:
+            ids, self._ids = self._ids, []
+        return ids
+
+    def give_back(self, ids: list[int]) -> None:
+        """A transaction that was to record them failed: the next one records them."""
+        with self._lock:
+            self._ids[:0] = ids
+
+    def record(self, connection: Connection, ids: list[int]) -> None:
+        if ids:
+            hot.mark_sent_on(connection, item_ids=ids)
+
+    def drain(self, engine: Engine) -> None:
+        """Record what is left, in a short transaction of its own (on the database thread)."""
+        ids = self.take()
+        if not ids:
+            return
+        try:
+            hot.mark_sent(engine, item_ids=ids)
+        except BaseException:
+            self.give_back(ids)
+            raise
+
+
 async def deliver(engine: Engine, *, channel: str, send: Callable[[Item], Awaitable[None]],
                   user_key: str | None = None, run_db: DbRunner | None = None, limit: int = 50,
-                  min_age: float = 0.0) -> Counts:
+                  min_age: float = 0.0, record_sent: Callable[[list[int]], Any] | None = None) -> Counts:
     """Claim pending messages of `channel` (one user's, or anyone's) and send them in order.
     `run_db(fn, **kwargs)` runs blocking database work (default: a worker thread).  A background
     loop passes `min_age=2`: a message just written is sent by the request that wrote it."""
     run_db = run_db or _to_thread
     items = await run_db(_tx, engine=engine, fn=claim, channel=channel, user_key=user_key, limit=limit,
                          min_age=min_age)
-    return await send_items(engine, items=items, send=send, run_db=run_db)
+    return await send_items(engine, items=items, send=send, run_db=run_db, record_sent=record_sent)
 
 
 async def send_items(engine: Engine, *, items: list[Item], send: Callable[[Item], Awaitable[None]],
-                     run_db: DbRunner | None = None) -> Counts:
+                     run_db: DbRunner | None = None, record_sent: Callable[[list[int]], Any] | None = None) -> Counts:
     """Send claimed (or `queued`, see add_outcome) messages in order and record each outcome;
-    the delivered ones are recorded together at the end."""
+    the delivered ones are recorded together at the end, in a short transaction, or by
+    `record_sent(ids)` when given (a `Delivered` of the single database thread)."""
     run_db = run_db or _to_thread
     counts = Counts()
     blocked: set[str] = set()  # a user whose message waits: their later messages wait too (order)
@@ -448,7 +505,10 @@ async def send_items(engine: Engine, *, items: list[Item], send: Callable[[Item]
                 counts.ids.append(item.id)
     finally:
         if counts.ids:
-            await run_db(_mark_sent_now, engine=engine, item_ids=list(counts.ids))
+            if record_sent is not None:
+                record_sent(list(counts.ids))
+            else:
+                await run_db(_mark_sent_now, engine=engine, item_ids=list(counts.ids))
     return counts
 
 
@@ -477,4 +537,4 @@ def next_due(session: Session, *, channel: str) -> dt.datetime | None:
 __all__ = ["add", "add_outcome", "channel_of", "take", "pending", "pending_count", "claim", "mark_sent",
            "mark_parts", "retry_later", "mark_unknown", "mark_failed", "purge", "deliver", "send_items", "next_due",
            "release_all",
-           "Item", "Counts", "RetryLater", "OutcomeUnknown", "Undeliverable"]
+           "Item", "Delivered", "Counts", "RetryLater", "OutcomeUnknown", "Undeliverable"]
