@@ -41,8 +41,9 @@ def handle(*, engine: Engine, services, user_key: str, inp: Input, update_id: in
     `delivered`: messages the caller's sender delivered since its last transaction, recorded as sent
     first in this one (storage/outbox.py `Delivered`; a failed transaction gives them back).
 
-    The statements (storage/hot.py): the lock with the dedupe, one read of the user, the state and
-    whether older messages are pending, then the state's UPDATE and the replies' INSERT.  An ORM
+    The statements (storage/hot.py): the lock, the dedupe and one read of the user, the state and
+    whether older messages are pending (SQLite: one statement; PostgreSQL: two), then the state's
+    UPDATE and the replies' INSERT.  An ORM
     session is opened on the same connection only when something needs one (first contact, a
     referral link, the case services)."""
     inp = clean_input(inp)
@@ -51,9 +52,9 @@ def handle(*, engine: Engine, services, user_key: str, inp: Input, update_id: in
         with engine.begin() as conn:
             if sent:
                 delivered.record(conn, sent)
-            if not hot.lock_and_record(conn, user_key=user_key, update_id=update_id, bot_id=bot_id, inbox=inbox):
+            row = hot.begin_update(conn, user_key=user_key, update_id=update_id, bot_id=bot_id, inbox=inbox)
+            if row is None:
                 return None
-            row = hot.load(conn, user_key=user_key)
             orm = _LazySession(conn)
             role, name = row.role, row.display_name
             if row.user_id is None:

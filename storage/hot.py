@@ -4,8 +4,8 @@ session, no SQL construction or compilation per update (SQLAlchemy's own cost pe
 of the database thread's time, issue 15).
 
     with engine.begin() as conn:                        # SQLite: BEGIN IMMEDIATE (storage/db.py)
-        first = hot.lock_and_record(conn, ...)          # PostgreSQL: advisory lock + dedupe, one statement
-        row = hot.load(conn, user_key=key)              # the user, the state and "older messages pending", one read
+        row = hot.begin_update(conn, ...)               # lock + dedupe + the user, the state and "older
+                                                        # messages pending": SQLite one statement, PostgreSQL two
         ...
         hot.save_state(conn, user_key=key, payload=..., existed=row.state_json is not None)
         ids = hot.add_outbox_row(conn, row)             # one message (storage/outbox.py `add_outcome`)
@@ -73,6 +73,13 @@ class Sql:
                       "EXISTS (SELECT 1 FROM outbox o WHERE o.user_key = :k AND o.status = 'pending') "
                       "FROM (SELECT 1 AS one) AS one LEFT JOIN users u ON u.user_key = :k "
                       "LEFT JOIN conversation_state s ON s.user_key = :k")
+        # SQLite: the dedupe and the read in one statement (RETURNING may hold subqueries; a
+        # redelivered update returns no row).  BEGIN IMMEDIATE, before it, is the lock.
+        self.record_load = p(columns + "VALUES (:b, :u, :k, :t) ON CONFLICT (bot_id, update_id) DO NOTHING RETURNING "
+                             + ", ".join(f"(SELECT {c} FROM users WHERE user_key = :k)"
+                                         for c in ("id", "role", "display_name", "referred_by"))
+                             + ", (SELECT state_json FROM conversation_state WHERE user_key = :k), "
+                             "EXISTS (SELECT 1 FROM outbox o WHERE o.user_key = :k AND o.status = 'pending')")
         self.update_state = p(f"UPDATE conversation_state SET state_json = :j, version = version + 1, "
                               f"updated_at = :t{cast} WHERE user_key = :k")
         self.insert_state = p(f"INSERT INTO conversation_state (user_key, state_json, version, updated_at) "
@@ -126,10 +133,31 @@ def lock_and_record(conn: Connection, *, user_key: str, update_id: int | None, b
 
 
 def load(conn: Connection, *, user_key: str) -> Loaded:
-    row = conn.exec_driver_sql(sql_of(conn).load, {"k": user_key}).first()
+    return _loaded(conn.exec_driver_sql(sql_of(conn).load, {"k": user_key}).first())
+
+
+def _loaded(row: Any) -> Loaded:
     role = row[1]
     return Loaded(user_id=row[0], role=getattr(role, "value", role), display_name=row[2], referred_by=row[3],
                   state_json=row[4], pending=bool(row[5]))
+
+
+def begin_update(conn: Connection, *, user_key: str, update_id: int | None, bot_id: int = 0,
+                 inbox: bool = True) -> Loaded | None:
+    """The start of an update's transaction: the lock, the dedupe and the read (`load`).
+    → None when the update was handled before.  SQLite: one statement after BEGIN IMMEDIATE;
+    PostgreSQL: two (the lock with the dedupe, then the read, which must see what was committed
+    before the lock was granted)."""
+    sql = sql_of(conn)
+    if sql.pg or update_id is None:
+        if not lock_and_record(conn, user_key=user_key, update_id=update_id, bot_id=bot_id, inbox=inbox):
+            return None
+        return load(conn, user_key=user_key)
+    row = conn.exec_driver_sql(sql.record_load, {"b": bot_id, "u": update_id, "k": user_key,
+                                                 "t": sql.ts(utcnow())}).first()
+    if bot_id and inbox:
+        conn.exec_driver_sql(sql.inbox_done, {"b": bot_id, "u": update_id})
+    return _loaded(row) if row is not None else None
 
 
 def save_state(conn: Connection, *, user_key: str, payload: str, existed: bool) -> None:

@@ -76,7 +76,7 @@ def render_reply(reply: Any, *, html: bool = False) -> str:
 
 def units(text: str) -> int:
     """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is 2)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def split_message(text: str, limit: int = 4096) -> list[str]:
