@@ -49,7 +49,7 @@ from casework.service import CaseService
 from conversation.model import Input, Reply
 from conversation.session import handle
 from freetext.matcher import get_index
-from storage import inbox, outbox
+from storage import hot, inbox, outbox
 from storage.db import is_sqlite
 from templates import render_reply, split_message, words
 
@@ -191,13 +191,25 @@ class Bridge:
         if chat_of(key) is None:
             return outbox.Counts()
         send = functools.partial(send_item, self.bot)
-        if queued:
+        if queued and self.executor is None:
+            # several workers: another one may have queued the next answer meanwhile.  The mark of
+            # ours and a look for more are one job; the claim (outbox.deliver) only when there is more.
+            due = True
+
+            async def record_and_look(ids: list[int]) -> None:
+                nonlocal due
+                due = await self._db(hot.mark_sent_and_look, engine=self.engine, item_ids=ids, user_key=key,
+                                     channel="tg")
+
             counts = await outbox.send_items(self.engine, items=queued, send=send, run_db=self._db,
-                                             record_sent=self.recorder)
-            if self.executor is None:  # several workers: another one may have queued the next answer
+                                             record_sent=record_and_look)
+            if due:
                 more = await outbox.deliver(self.engine, channel="tg", user_key=key, run_db=self._db, send=send)
                 counts.sent, counts.retried, counts.unknown = (counts.sent + more.sent, counts.retried + more.retried,
                                                                counts.unknown + more.unknown)
+        elif queued:
+            counts = await outbox.send_items(self.engine, items=queued, send=send, run_db=self._db,
+                                             record_sent=self.recorder)
         else:
             counts = await outbox.deliver(self.engine, channel="tg", user_key=key, run_db=self._db, send=send,
                                           record_sent=self.recorder)

@@ -90,6 +90,9 @@ class Sql:
                             f":unknown, :parts_sent, :claimed_until{cast}, :error, :created_at{cast}, "
                             f":done_at{cast}) RETURNING id")
 
+        self.due_for = p(f"SELECT 1 FROM outbox WHERE channel = :c AND status = 'pending' AND user_key = :k "
+                         f"AND (claimed_until IS NULL OR claimed_until <= :t{cast}) LIMIT 1")
+
     def mark_sent(self, n: int) -> str:
         ids = ", ".join(f":i{i}" for i in range(n))
         return self.p(f"UPDATE outbox SET status = 'sent', done_at = :t{TS if self.pg else ''}, claimed_until = NULL, "
@@ -191,3 +194,16 @@ def mark_sent(engine: Engine, *, item_ids: list[int], now: dt.datetime | None = 
     """Delivered: one short transaction."""
     with engine.begin() as conn:
         mark_sent_on(conn, item_ids=item_ids, now=now)
+
+
+def mark_sent_and_look(engine: Engine, *, item_ids: list[int], user_key: str, channel: str) -> bool:
+    """Delivered (one short transaction), then: does `user_key` have messages a sender could take now
+    (what storage/outbox.py `claim` would find)?  The look runs after the commit, in a transaction of
+    its own, so it sees what another worker committed meanwhile — as the claim after the mark did."""
+    sql = sql_of(engine)
+    with engine.connect() as conn:
+        with conn.begin():
+            mark_sent_on(conn, item_ids=item_ids)
+        with conn.begin():
+            return conn.exec_driver_sql(sql.due_for, {"c": channel, "k": user_key,
+                                                      "t": sql.ts(utcnow())}).first() is not None

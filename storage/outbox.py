@@ -49,6 +49,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import functools
+import inspect
 import json
 import logging
 import re
@@ -469,7 +470,7 @@ async def send_items(engine: Engine, *, items: list[Item], send: Callable[[Item]
                      run_db: DbRunner | None = None, record_sent: Callable[[list[int]], Any] | None = None) -> Counts:
     """Send claimed (or `queued`, see add_outcome) messages in order and record each outcome;
     the delivered ones are recorded together at the end, in a short transaction, or by
-    `record_sent(ids)` when given (a `Delivered` of the single database thread)."""
+    `record_sent(ids)` when given (a `Delivered` of the single database thread; it may be async)."""
     run_db = run_db or _to_thread
     counts = Counts()
     blocked: set[str] = set()  # a user whose message waits: their later messages wait too (order)
@@ -506,7 +507,9 @@ async def send_items(engine: Engine, *, items: list[Item], send: Callable[[Item]
     finally:
         if counts.ids:
             if record_sent is not None:
-                record_sent(list(counts.ids))
+                recorded = record_sent(list(counts.ids))
+                if inspect.isawaitable(recorded):
+                    await recorded
             else:
                 await run_db(_mark_sent_now, engine=engine, item_ids=list(counts.ids))
     return counts
