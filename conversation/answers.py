@@ -177,8 +177,14 @@ def understand(q: dict[str, Any], text: str, *, place: str | None = None, resolv
         if parsed is False:
             return Understood(error="disability_invalid")
         label = "没有" if parsed is None else f"{parsed['grade']}级 {parsed['kind']}"
+        if parsed and kind == "disability_child":  # the grade is read off the certificate, unless it is not there yet
+            parsed["certificate"] = not NO_CERTIFICATE.search(normalise(text))
+            label += "（有残疾证）" if parsed["certificate"] else "（还没办证）"
         return Understood({"label": label, "set": {target: parsed}})
     raise ValueError(f"questionnaire.yaml: question {q['id']}: unknown kind {kind}")
+
+
+NO_CERTIFICATE = re.compile(r"没(有)?(残疾)?证|没办|还没办|在办|正在办|没领|没去办|没拿到|办不下来|无证")
 
 
 def _months_label(months: int) -> str:

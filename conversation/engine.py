@@ -139,16 +139,26 @@ def ask_question(state: dict[str, Any], q: dict[str, Any], facts: dict[str, Any]
                  result: dict[str, Any] | None) -> Reply:
     step, total = _progress(state, facts, result)
     buttons = [Button(c["label"], f"c:{q['id']}:{i}") for i, c in enumerate(q.get("choices", []))]
+    prompt, why = q["prompt"], q["why"]
+    if q["id"] == "region" and _hukou_away(state):
+        prompt, why = q["away"]["prompt"], q["away"]["why"]
+    elif q["id"] == "region" and "hukou" not in state["answers"]:
+        buttons = [Button(label("hukou_away"), "away")]
     nav = []
     if state["asked"] and not state["editing"]:
         nav.append(Button(label("back"), "back"))
     if state["asked"]:
         nav.append(Button(label("show_answers"), "summary"))
     previous = state["previous"].get(q["id"])
-    return Reply("question", {"prompt": q["prompt"], "why": q["why"], "step": step, "total": total,
+    return Reply("question", {"prompt": prompt, "why": why, "step": step, "total": total,
                               "previous": previous["label"] if previous else None},
                  rows(buttons, 2 if len(buttons) > 3 else 1) + ([nav] if nav else []),
                  numbered=q["kind"] == "choice")
+
+
+def _hukou_away(state: dict[str, Any]) -> bool:
+    """The family said the 户口 is elsewhere: the place they give is where the child lives."""
+    return state["answers"].get("hukou", {}).get("set", {}).get("child.hukou_local") is False
 
 
 def clarify_question(state: dict[str, Any], q: dict[str, Any], said: str, indexes: list[int]) -> Reply:
@@ -191,8 +201,14 @@ def _ask_current(state: dict[str, Any], out: Outcome) -> None:
     out.replies.append(ask_question(state, qn.BY_ID[state["current"]], facts, result_of(facts)))
 
 
+def _short(state: dict[str, Any], qid: str) -> str:
+    if qid == "region" and _hukou_away(state):
+        return qn.BY_ID[qid]["away"]["short"]
+    return qn.BY_ID[qid]["short"] if qid in qn.BY_ID else label("told_situation")
+
+
 def summary_reply(state: dict[str, Any]) -> Reply:
-    items = [{"n": i + 1, "prompt": qn.BY_ID[qid]["short"] if qid in qn.BY_ID else label("told_situation"),
+    items = [{"n": i + 1, "prompt": _short(state, qid),
               "answer": state["answers"][qid]["label"],
               "place": state["place"]["name"] if qid == "region" and state["place"] else None}
              for i, qid in enumerate(state["asked"])]
@@ -386,6 +402,22 @@ def _on_choice(p: Press) -> bool:
     return True
 
 
+def _on_away(p: Press) -> bool:
+    """"户口在外地" at the place question: the 户口 answered, then the place where the child lives."""
+    state = p.state
+    if state["current"] != "region" or "hukou" in state["answers"]:
+        return False
+    _hukou_elsewhere(state, p.out)
+    return True
+
+
+def _hukou_elsewhere(state: dict[str, Any], out: Outcome) -> None:
+    hukou = qn.BY_ID["hukou"]
+    no = next(i for i, c in enumerate(hukou["choices"]) if c.get("polar") == "no")
+    _answer_question(state, hukou, qn.choice_answer(hukou, no), out)
+    _next(state, out)
+
+
 def _on_back(p: Press) -> bool:
     _back(p.state, p.out)
     return True
@@ -539,6 +571,7 @@ def _on_restart(p: Press) -> bool:
 ACTIONS: dict[tuple[str, str], Handler] = {
     ("role", "role"): _on_role,
     ("c", "questions"): _on_choice,
+    ("away", "questions"): _on_away,
     ("back", ANY): _on_back,
     ("summary", ANY): _on_summary,
     **{("edit", s): _on_edit for s in QUESTIONNAIRE_STAGES},
@@ -719,12 +752,21 @@ def _typed_place_first(state: dict[str, Any], text: str, out: Outcome) -> bool:
     return True
 
 
-def _place_answer(text: str, phrase: str) -> dict[str, Any]:
-    """The place answer; "户口在通化" also says the 户口 is there (the 户口 question is not asked)."""
+def _place_answer(text: str, phrase: str, hukou_asked: bool = False) -> dict[str, Any]:
+    """The place answer.  "户口在通化" also says the 户口 is there, and so does any place typed where
+    the question asked where the 户口 is (`hukou_asked`): the 户口 question is then not asked."""
     said = {"region": phrase}
-    if HUKOU_HERE.search(normalise(text)):
+    if HUKOU_HERE.search(normalise(text)) or hukou_asked and not ELSEWHERE.search(normalise(text)):
         said["child.hukou_local"] = True
     return {"label": phrase, "set": said}
+
+
+def _says_elsewhere(text: str) -> bool:
+    """"户口在外地", "外地的", "不在这里" typed at the place question, naming no place we know."""
+    return bool(ELSEWHERE.search(normalise(text))) and _place_name(text) is None
+
+
+ELSEWHERE = re.compile(r"外地|外省|外县|不在这|不在本地|不是本地|不是这里|别的地方|老家")
 
 
 HUKOU_HERE = re.compile(r"^(孩子的?|娃的?)?(户口|户籍)(就|也)?(在|是|落在)")
@@ -743,6 +785,9 @@ def _story_beyond(q: dict[str, Any], facts: dict[str, Any] | None) -> bool:
 def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outcome) -> None:
     """Typed text at a question: a story (its facts proposed), an answer, one short clarifying
     question, or a kind message and the question again."""
+    if q["kind"] == "place" and "hukou" not in state["answers"] and _says_elsewhere(text):
+        _hukou_elsewhere(state, out)
+        return
     story = told.proposed(text) if len(text) >= 4 else None
     understood = typed_answers.understand(q, text, place=(state.get("place") or {}).get("name"),
                                           resolve=_place_name) if q["kind"] != "place" else None
@@ -759,7 +804,7 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
             out.replies.append(Reply("place_invalid"))
             _repeat(state, out)
             return
-        _answer_question(state, q, _place_answer(text, phrase), out)
+        _answer_question(state, q, _place_answer(text, phrase, hukou_asked="hukou" not in state["answers"]), out)
         _next(state, out)
         return
     if understood.answer is not None:

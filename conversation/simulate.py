@@ -32,7 +32,7 @@ def _choice_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
         if holds and len(items) + len(present) > best_size:
             best, best_size = i, len(items) + len(present)
     if best is None:
-        each = next((i for i, c in enumerate(q["choices"]) if c.get("ask_each")), None)
+        each = next((i for i, c in enumerate(q["choices"]) if c.get("ask_each") and not c["set"]), None)
         known = any(qn.get_fact(facts, path, _MISSING) is not _MISSING for path in q["sets"])
         best = each if each is not None and known else None
     return f"c:{q['id']}:{best}" if best is not None else "不确定"
@@ -52,7 +52,10 @@ def _typed_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
     if q["kind"] == "months":
         return "不确定" if value is None else f"{value}个月"
     if q["kind"] in ("disability", "disability_child"):
-        return "没有" if value is None else f"{value['grade']}级 {value['kind']}"
+        if value is None:
+            return "没有"
+        no_certificate = q["kind"] == "disability_child" and value.get("certificate") is False
+        return f"{value['grade']}级 {value['kind']}" + ("，还没办证" if no_certificate else "")
     raise ValueError(q["kind"])
 
 
@@ -67,7 +70,8 @@ def answer_for(state: dict[str, Any], facts: dict[str, Any]) -> Input | None:
         return None
     q = qn.BY_ID[state["current"]]
     if q["kind"] == "place":
-        return Input.typed(facts["region"])
+        elsewhere = qn.get_fact(facts, "child.hukou_local") is False and "hukou" not in state["answers"]
+        return Input.pressed("away") if elsewhere else Input.typed(facts["region"])
     if q["kind"] == "choice":
         answer = _choice_for(q, facts)
         return Input.pressed(answer) if answer.startswith("c:") else Input.typed(answer)

@@ -8,7 +8,7 @@ import yaml
 
 from conftest import REPO
 from conversation import questionnaire as qn
-from conversation.engine import new_state, step
+from conversation.engine import facts_of, new_state, step
 from conversation.model import Input, Who
 
 TABLE = yaml.safe_load((REPO / "tests" / "typed" / "answers.yaml").read_text(encoding="utf-8"))
@@ -73,7 +73,8 @@ def test_typed_answer(qid, text, expected, neg):
             assert all(_negative(v) for v in answer["set"].values()), answer
     elif expected == "story":
         assert out.state["stage"] == "intake", templates
-        assert out.state["answers"].get("region") is None  # the story is not taken for a place
+        if qid == "region":
+            assert out.state["answers"].get("region") is None  # the story is not taken for a place
     elif expected == "ask_again":
         assert answer is None and out.state["current"] == qid, templates
         assert templates[-1] == "question"
@@ -84,6 +85,25 @@ def test_typed_answer(qid, text, expected, neg):
         if isinstance(expected, dict) and expected["clarify"]:
             assert [b.label for b in clarify.flat_buttons] == expected["clarify"]
         assert len(clarify.flat_buttons) < len(qn.BY_ID[qid]["choices"])
+
+
+@pytest.mark.parametrize("typed", ["户口在外地", "外地的", "户口不在这里", "老家的户口"])
+def test_hukou_elsewhere_at_the_place_question_asks_where_the_child_lives(typed):
+    """The place question asks where the 户口 is; "户口在外地" answers the 户口 question and asks
+    where the child lives instead, never taking 外地 for a place."""
+    out = step(state_at("region"), Input.typed(typed), who=WHO)
+    assert out.state["answers"]["hukou"]["set"] == {"child.hukou_local": False}
+    assert "region" not in out.state["answers"] and out.state["current"] == "region"
+    assert "孩子现在住在哪个县" in out.replies[-1].context["prompt"]
+    out = step(out.state, Input.typed("温岭"), who=WHO)
+    assert out.state["answers"]["region"]["set"] == {"region": "温岭"}  # the 户口 stays elsewhere
+    assert facts_of(out.state)["child"]["hukou_local"] is False
+
+
+def test_a_place_typed_at_the_place_question_says_where_the_hukou_is():
+    out = step(state_at("region"), Input.typed("温岭"), who=WHO)
+    assert out.state["answers"]["region"]["set"] == {"region": "温岭", "child.hukou_local": True}
+    assert "hukou" not in [q for q in out.state["asked"]] and out.state["current"] != "hukou"
 
 
 def test_a_danger_answer_typed_at_safety_shows_what_to_do_once():
