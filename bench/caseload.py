@@ -76,8 +76,8 @@ class Family:
                 return
             if "多大" in text:
                 self.send(f"{age}岁")
-            elif "已去世" in labels:
-                self.press("已去世")
+            elif "都去世了" in labels or "已去世" in labels:
+                self.press("都去世了" if "都去世了" in labels else "已去世")
             elif "户口" in text and "是" in labels:
                 self.send(action=next(b.action for b in self.buttons() if b.label == "是"))
             elif "不确定" in labels:

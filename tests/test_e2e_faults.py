@@ -66,8 +66,9 @@ def family(user: ScriptedUser, files: bool) -> str | None:
     user.send(user.callback_update("role:self"), has("哪个地方"))
     user.send(user.text_update("温岭"), has("孩子现在安全吗"))
     user.send(user.callback_update("c:safety:0"), has("多大"))
-    user.send(user.text_update("9岁"), has("户口"))
-    user.send(user.callback_update("c:hukou:0"), has("父亲"))
+    user.send(user.text_update("9岁"), has("孩子家里有没有下面这些情况"))  # 温岭 was where the 户口 is
+    user.send(user.callback_update("c:health:4"), has("孩子的父母现在是什么情况"))  # 不确定
+    user.send(user.callback_update("c:parents:5"), has("孩子的父亲"))  # 不一样，分开说
     user.send(user.callback_update("c:father:1"), has("母亲"))
     user.send(user.callback_update("c:mother:1"), lambda c: c.method in TEXT_METHODS)
     mark = len(user.transcripts.calls(user.id))

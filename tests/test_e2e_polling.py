@@ -74,8 +74,7 @@ def test_sigkill_mid_questionnaire_then_restart_goes_on_at_the_same_question(api
     grandma.press("role:self", until="哪个地方")
     grandma.say("温岭", until="孩子现在安全吗")
     grandma.press("c:safety:0")
-    grandma.say("9岁")
-    grandma.press("c:hukou:0")
+    grandma.to_the_father_question_after_the_age()
     father = grandma.callback_update("c:father:1")
     asked = grandma.send(father)
     assert "母亲" in asked

@@ -82,8 +82,7 @@ def to_the_father_question(user: ScriptedUser) -> None:
     user.press("role:self", until="哪个地方")
     user.say("温岭", until="孩子现在安全吗")
     user.press("c:safety:0")
-    user.say("9岁")
-    assert "父亲" in user.press("c:hukou:0")
+    user.to_the_father_question_after_the_age()
 
 
 def test_a_wrong_secret_gets_403_and_changes_nothing(api, transcripts, bots, pg_schema):

@@ -170,4 +170,6 @@ def test_random_updates_through_the_application(tmp_path):
         logging.getLogger().removeHandler(errors)
     assert [r.getMessage() for r in errors.records] == []
     assert h.request.problems == []
-    assert stats["updates"] == stats["answered"] == APP_SEQUENCES * APP_STEPS
+    # every update answered; hypothesis may start more sequences than asked (an example whose draws
+    # overrun its buffer is dropped part-way and another drawn), never fewer updates
+    assert stats["updates"] == stats["answered"] >= APP_SEQUENCES * APP_STEPS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from test_casework import add_role, texts_to
-from tg import Harness, file_case
+from tg import ORPHAN, Harness, file_case
 
 GRANDMA, GUANGZHOU, STAFF = 5101, 5102, 9101
 
@@ -14,17 +14,13 @@ def lines(text: str) -> int:
     return len(text.strip("\n").split("\n"))
 
 
-async def to_result(h: Harness, user: int, region: str, *, parents: str | None = "已去世") -> str:
+async def to_result(h: Harness, user: int, region: str, *, orphan: bool = True) -> str:
     await h.say(user, "/start")
     await h.press(user, "我是孩子的家人")
     await h.say(user, region)
     await h.press(user, "安全")
     await h.say(user, "9岁")
-    await h.press(user, "是")
-    if parents:
-        await h.press(user, parents)
-        await h.press(user, parents)
-    await h.answer_rest_unsure(user)
+    await h.answer_rest_unsure(user, press=ORPHAN if orphan else None)
     await h.press(user, "没问题，看结果")
     return h.request.sent_texts(user)[-1]
 

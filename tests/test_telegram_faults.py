@@ -15,7 +15,7 @@ from sqlmodel import Session, func, select
 from botapi_fakes.server import FakeBotApi
 from botapi_fakes.updates import callback_update, text_update
 from storage.models import OutboxMessage
-from tg import Harness, child_id
+from tg import ORPHAN, Harness, child_id
 
 
 class HttpHarness(Harness):
@@ -76,10 +76,7 @@ def test_a_family_files_through_429_500_slow_answers_dropped_connections_and_too
                 await h.say(6001, "温岭")
                 await h.press(6001, "安全")
                 await h.say(6001, "9岁")
-                await h.press(6001, "是")
-                await h.press(6001, "已去世")
-                await h.press(6001, "已去世")
-                await h.answer_rest_unsure(6001)
+                await h.answer_rest_unsure(6001, press=ORPHAN)
                 await h.press(6001, "没问题，看结果")
                 await h.press(6001, "提交预申请")
                 await h.press(6001, "同意")

@@ -27,7 +27,7 @@ async def _to_summary(h: Harness, user: int, story: bool) -> int:
         await h.say(user, "温岭")
     answers = {"孩子现在安全吗": "安全", "孩子多大": "8岁", "户口就在这个地方吗": "是"}
     if not story:
-        answers.update({"孩子的父亲": "已去世", "孩子的母亲": "在坐牢", "母亲还要": "3年"})
+        answers.update({"父母现在是什么情况": "不一样", "孩子的父亲": "已去世", "孩子的母亲": "在坐牢", "母亲还要": "3年"})
     summary = await h.answer_by_prompt(user, answers)
     assert "父亲" in summary or "您讲的情况" in summary
     return questions_in(h.request.sent_texts(user)[start:])

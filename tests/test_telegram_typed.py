@@ -39,7 +39,7 @@ def test_everyday_answers_typed_are_understood_and_no_negation_flips(tmp_path):
         assert "孩子现在安全吗" in out and "没有把握" not in out
         summary = await typed_until_summary(h, GRANDMA, {
             "孩子现在安全吗": "安全的", "孩子多大": "9岁了", "户口就在这个地方吗": "对",
-            "孩子的父亲": "坐牢了", "父亲还要": "还剩一年八个月", "孩子的母亲": "在家",
+            "父母现在是什么情况": "不一样，分开说吧", "孩子的父亲": "坐牢了", "父亲还要": "还剩一年八个月", "孩子的母亲": "在家",
             "被政府认定为下面哪一种": "一项一项问我", "家里是低保户吗": "不是低保户",
             "跟谁生活": "跟奶奶", "生活、给孩子看病或上学，有困难吗": "嗯"})
         assert "户口所在地：通化" in summary
@@ -62,7 +62,8 @@ def test_went_away_gets_one_short_question_never_death(tmp_path):
         await h.say(GRANDMA, "/start")
         await h.say(GRANDMA, "我是孩子奶奶")
         await h.say(GRANDMA, "温岭")
-        await h.unsure_until(GRANDMA, "孩子的父亲")
+        await h.unsure_until(GRANDMA, "孩子的父母现在是什么情况")
+        await h.say(GRANDMA, "不一样")
         out = await h.say(GRANDMA, "去年过完年就走了，快一年了")
         labels = [b["text"] for b in h.buttons(GRANDMA)]
         assert "是下面哪一种" in out and labels == ["外出打工", "联系不上、不管孩子（失联）"]
@@ -111,7 +112,7 @@ def test_button_labels_and_stage_words_typed_and_a_number_after_a_reply_without_
         await h.say(GRANDMA, "奶奶")
         await h.say(GRANDMA, "温岭")
         await typed_until_summary(h, GRANDMA, {"孩子现在安全吗": "安全", "孩子多大": "9岁", "户口就在这个地方吗": "是",
-                                               "孩子的父亲": "死了", "孩子的母亲": "去世了"})
+                                               "父母现在是什么情况": "都死了"})
         out = await h.say(GRANDMA, "没问题，看结果")
         assert "孤儿" in out
         out = await h.say(GRANDMA, "要带的材料")

@@ -25,7 +25,7 @@ from policy_kb.places import place_index
 from storage import repo
 from storage.db import make_engine
 from storage.models import Role
-from tg import child_id
+from tg import ORPHAN, child_id
 from web.app import create_app
 
 TOKEN = "tongzhu-wechat-token"
@@ -119,14 +119,15 @@ class Family:
         self.say("温岭")
         self.press("安全")
         self.say(f"{age}岁")
-        self.press("是")
-        self.press("已去世")
-        self.press("已去世")
         for _ in range(30):
-            if "问完了" in self.wx.texts(self.openid).rsplit("第", 1)[-1]:
+            asked = self.wx.texts(self.openid).rsplit("第", 1)[-1]
+            if "问完了" in asked:
                 break
             last = self.wx.seen(self.openid)[-1]
-            if last.msgtype == "msgmenu" and any(i["content"] == "不确定" for i in last.menu):
+            chosen = next((label for words, label in ORPHAN.items() if words in asked), None)
+            if chosen:
+                self.press(chosen)
+            elif last.msgtype == "msgmenu" and any(i["content"] == "不确定" for i in last.menu):
                 self.press("不确定")
             else:
                 self.say("不确定")

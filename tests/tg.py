@@ -88,17 +88,25 @@ class Harness:
                 await self.say(user_id, answer)
         raise AssertionError("the questionnaire did not end")
 
-    async def answer_rest_unsure(self, user_id: int, limit: int = 30) -> str:
-        """Answer "不确定" to every remaining question until the summary."""
+    async def answer_rest_unsure(self, user_id: int, limit: int = 30, press: dict[str, str] | None = None) -> str:
+        """Answer "不确定" to every remaining question until the summary; `press`: the button to press
+        at a question whose prompt holds these words, in whatever order the questions come."""
         for _ in range(limit):
             last = self.request.sent_texts(user_id)[-1]
             if "问完了" in last:
                 return last
-            if any("不确定" == b["text"] for b in self.buttons(user_id)) and "第" in last:
+            chosen = next((lbl for words, lbl in (press or {}).items() if words in last), None)
+            if chosen:
+                await self.press(user_id, chosen)
+            elif any("不确定" == b["text"] for b in self.buttons(user_id)) and "第" in last:
                 await self.press(user_id, "不确定")
             else:
                 await self.say(user_id, "不确定")
         raise AssertionError("the questionnaire did not end")
+
+
+# an orphan's answers, by the words of each question's prompt, in whatever order the questions come
+ORPHAN = {"父母现在是什么情况": "都去世了", "户口就在这个地方吗": "是", "孩子的父亲": "已去世", "孩子的母亲": "已去世"}
 
 
 async def file_case(h: Harness, user_id: int, *, region: str = "温岭", age: int = 9, story: str | None = None,
@@ -112,10 +120,7 @@ async def file_case(h: Harness, user_id: int, *, region: str = "温岭", age: in
         await h.say(user_id, story)
         await h.press(user_id, "对，就是这样")
     await h.say(user_id, f"{age}岁")
-    await h.press(user_id, "是")
-    await h.press(user_id, "已去世")
-    await h.press(user_id, "已去世")
-    await h.answer_rest_unsure(user_id)
+    await h.answer_rest_unsure(user_id, press=ORPHAN)
     await h.press(user_id, "没问题，看结果")
     await h.press(user_id, "提交预申请")
     await h.press(user_id, "同意")

@@ -216,17 +216,25 @@ class ScriptedUser:
                 self.say("不确定")
         raise AssertionError(f"user {self.id}: the questionnaire did not end")
 
+    def to_the_father_question_after_the_age(self) -> str:
+        """9岁 → 不确定 at the rarer situations → the parents "不一样，分开说" → the father question."""
+        assert "孩子家里有没有下面这些情况" in self.say("9岁")
+        assert "孩子的父母现在是什么情况" in self.press("c:health:4")
+        out = self.press("c:parents:5")
+        assert "孩子的父亲" in out, out
+        return out
+
     # -- the conversation of the brief ------------------------------------------------------------
     def screening(self, typed_unsure: bool = False) -> str:
-        """/start → family → 温岭 → safe → 9 → local hukou → both parents deceased → 不确定… → result."""
+        """/start → family → 温岭 (the 户口 there) → safe → 9 → both parents deceased → 不确定… → result."""
         assert "是谁在问" in self.say("/start", until="是谁在问")
-        assert "哪个地方" in self.press("role:self", until="哪个地方")  # the place question has no buttons
+        assert "哪个地方" in self.press("role:self", until="哪个地方")  # the place question: one button, 户口在外地
         assert "孩子现在安全吗" in self.say("温岭", until="孩子现在安全吗")
         self.press("c:safety:0")
-        assert "户口" in self.say("9岁")
-        assert "父亲" in self.press("c:hukou:0")
-        assert "母亲" in self.press("c:father:1")
-        self.press("c:mother:1")
+        out = self.say("9岁")
+        while "父母现在是什么情况" not in out:  # the questions most telling for this family come first
+            out = self.press_label("不确定")
+        self.press_label("都去世了")
         self.unsure_until_summary(typed=typed_unsure)
         return self.press("result", until=lambda c: c.method in TEXT_METHODS and c.params.get("reply_markup")
                           and "依据" in str(c.params["reply_markup"]))
