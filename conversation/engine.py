@@ -34,7 +34,7 @@ from templates import label
 from policy_kb.places import place_index
 from zhtext.normal import bare, normalise
 from zhtext.places import place_phrase, resolve_place
-from zhtext.relations import relation
+from zhtext.relations import carer, relation
 from zhtext.yesno import polarity
 from conversation import answers as typed_answers
 from screening.engine import screen
@@ -152,8 +152,8 @@ def ask_question(state: dict[str, Any], q: dict[str, Any], facts: dict[str, Any]
     previous = state["previous"].get(q["id"])
     return Reply("question", {"prompt": prompt, "why": why, "step": step, "total": total,
                               "previous": previous["label"] if previous else None},
-                 rows(buttons, 2 if len(buttons) > 3 else 1) + ([nav] if nav else []),
-                 numbered=q["kind"] == "choice")
+                 rows(buttons, 2 if len(buttons) > 3 and all(len(b.label) <= 10 for b in buttons) else 1)
+                 + ([nav] if nav else []), numbered=q["kind"] == "choice")
 
 
 def _hukou_away(state: dict[str, Any]) -> bool:
@@ -709,6 +709,8 @@ def _typed_stage_word(state: dict[str, Any], text: str) -> str | None:
 
 def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None, out: Outcome) -> None:
     stage = state["stage"]
+    if stage == "role" and relation(text) and not any(w in bare(text) for w in VOLUNTEER_WORDS):
+        state["speaker"] = relation(text)  # 我是孩子奶奶: "跟我住" later means the grandparents
     action = _typed_stage_word(state, text) if stage != "role" or not told.proposed(text) else None
     if action is None and stage not in ("questions", "identity"):
         action = _typed_button(state, text)
@@ -807,19 +809,63 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
         _answer_question(state, q, _place_answer(text, phrase, hukou_asked="hukou" not in state["answers"]), out)
         _next(state, out)
         return
+    if q["id"] == "living" and _lives_with_speaker(state, text) == "ask":  # 跟我: parent or grandparent?
+        living = qn.BY_ID["living"]
+        out.replies.append(clarify_question(state, living, text, [_living_choice(w) for w in ("family", "relatives")]))
+        return
+    if q["id"] == "living" and _lives_with_speaker(state, text):
+        understood = typed_answers.Understood(qn.choice_answer(q, _living_choice(_lives_with_speaker(state, text))))
+    if ASKS.search(normalise(text).strip()):  # "低保是什么意思？" asks; it is not the answer 是低保户
+        _free_text(state, text, out, question=True, offer=False)
+        return
     if understood.answer is not None:
         _answer_question(state, q, understood.answer, out)
+        if q["id"] == "safety" and "living" not in state["answers"]:
+            _also_living(state, text, out)  # 安全，跟奶奶住: who the child lives with is said too
         _next(state, out)
         return
     if understood.clarify:
         out.replies.append(clarify_question(state, q, text, understood.clarify))
         return
-    if len(text) >= 4 and _free_text(state, text, out, confident_only=True):
-        return
+    if len(text) >= 4 and (story or told.is_question(text)) and _free_text(state, text, out, confident_only=True):
+        return  # a story to confirm, or a question's answer and the question again; a stray word: asked again
     if not out.replies:  # a danger message already answered it; just ask again
         out.replies.append(Reply(understood.error or "choice_invalid",
                                  {"choices": [c["label"] for c in q.get("choices", [])]}))
     _repeat(state, out)
+
+
+# A question typed at a question (told.QUESTION is wider: 什么都没有 answers, it does not ask)
+ASKS = re.compile(r"[？?]|[吗嘛]$|什么意思|啥意思|是什么|是啥|怎么(办|申请|弄|算|领|报)|能不能|可不可以|要不要|多少钱|哪里办|去哪")
+
+
+FIRST_PERSON = re.compile(r"跟我|和我|跟着我|我带|我们带|我自己带|我在带|我养|我照顾|我管")
+
+
+def _lives_with_speaker(state: dict[str, Any], text: str) -> str | None:
+    """"跟我住" / "我带着": "family" when a parent speaks, "relatives" when a grandparent or other
+    relative does, "ask" when we do not know who speaks; None when the text says nothing of it."""
+    t = normalise(text)
+    if not FIRST_PERSON.search(t) or any(carer(part) for part in re.split(r"[，,。、；;\s]+", t) if part):
+        return None
+    speaker = state.get("speaker")
+    if speaker in ("父亲", "母亲"):
+        return "family"
+    if speaker in ("祖父母", "外祖父母", "其他亲属"):
+        return "relatives"
+    return "ask"
+
+
+def _living_choice(where: str) -> int:
+    return next(i for i, c in enumerate(qn.BY_ID["living"]["choices"]) if c["set"].get("child.living") == where)
+
+
+def _also_living(state: dict[str, Any], text: str, out: Outcome) -> None:
+    """The living question answered from the same message, when one of its parts says it plainly."""
+    parts = [p for p in re.split(r"[，,。、；;\s]+", normalise(text)) if p]
+    where = next((carer(p) for p in parts if carer(p)), None) or _lives_with_speaker(state, text)
+    if where in ("family", "relatives"):
+        _answer_question(state, qn.BY_ID["living"], qn.choice_answer(qn.BY_ID["living"], _living_choice(where)), out)
 
 
 def _place_name(text: str) -> str | None:
@@ -828,12 +874,13 @@ def _place_name(text: str) -> str | None:
 
 
 def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: bool = False,
-               question: bool | None = None) -> bool:
+               question: bool | None = None, offer: bool = True) -> bool:
     """A told situation → proposed facts to confirm; a question → answers from the knowledge base
     (and, when it also tells something of the family, a button to take that as their situation).
-    With `confident_only` (text typed at a question) nothing is said unless one of the two holds."""
+    With `confident_only` (text typed at a question) nothing is said unless one of the two holds;
+    without `offer`, the question's words are not offered as the family's situation."""
     question = told.is_question(text) if question is None else question
-    facts = told.proposed(text) if state["stage"] != "filed" else None
+    facts = told.proposed(text) if state["stage"] != "filed" and offer else None
     if not question and len(text) >= 6 and state["stage"] != "filed":
         _keep_story(state, text)
     if facts and not question:

@@ -106,6 +106,36 @@ def test_a_place_typed_at_the_place_question_says_where_the_hukou_is():
     assert "hukou" not in [q for q in out.state["asked"]] and out.state["current"] != "hukou"
 
 
+@pytest.mark.parametrize("qid,asked", [("dibao", "低保是什么意思？"), ("hardship", "困难是什么意思"),
+                                       ("father", "坐牢的能不能申请"), ("living", "福利院是什么")])
+def test_a_question_typed_at_a_question_is_answered_never_taken_for_the_answer(qid, asked):
+    out = step(state_at(qid), Input.typed(asked), who=WHO)
+    assert qid not in out.state["answers"], "a word of the question was taken for the answer"
+    templates = [r.template for r in out.replies]
+    assert templates[0] in ("answers", "not_sure") and out.state["current"] == qid, templates
+
+
+@pytest.mark.parametrize("speaker,typed,living", [("我是孩子奶奶", "跟我", "relatives"), ("外婆", "我带着", "relatives"),
+                                                  ("我是他妈妈", "跟我住", "family"), ("我是孩子爸爸", "我自己带", "family")])
+def test_跟我_means_whom_the_speaker_is(speaker, typed, living):
+    """A grandmother's "跟我住" is the grandparents, a mother's is the family: never the parents by default."""
+    state = step(None, Input.typed("/start"), who=WHO).state
+    state = step(state, Input.typed(speaker), who=WHO).state
+    state = step(state, Input.typed("温岭"), who=WHO).state
+    state.update(current="living")
+    out = step(state, Input.typed(typed), who=WHO)
+    assert out.state["answers"]["living"]["set"] == {"child.living": living}
+
+
+@pytest.mark.parametrize("typed,living", [("安全的，跟奶奶住", "relatives"), ("安全，奶奶带着", "relatives"),
+                                          ("挺好的，跟他妈妈在一起", "family")])
+def test_safe_and_whom_the_child_lives_with_in_one_message_answers_both(typed, living):
+    out = step(state_at("safety"), Input.typed(typed), who=WHO)
+    assert out.state["answers"]["safety"]["set"]["safety.abused"] is False
+    assert out.state["answers"]["living"]["set"] == {"child.living": living}
+    assert out.state["current"] != "living"
+
+
 def test_a_danger_answer_typed_at_safety_shows_what_to_do_once():
     out = step(state_at("safety"), Input.typed("被打了"), who=WHO)
     assert [r.template for r in out.replies].count("danger") == 1
