@@ -72,7 +72,17 @@ def get_fact(facts: dict[str, Any], path: str, default: Any = None) -> Any:
 
 
 def relevant(q: dict[str, Any], facts: dict[str, Any], answers: dict[str, Any]) -> bool:
+    if q.get("rest_of") and not named_one(BY_ID[q["rest_of"]], answers.get(q["rest_of"])):
+        return False
     return _holds(q.get("ask_if"), q, facts, answers)
+
+
+def named_one(gate: dict[str, Any], answer: dict[str, Any] | None) -> bool:
+    """The gate was answered with one specific choice (not 都没有, 不确定 or 一项一项问我)."""
+    if not answer:
+        return False
+    choice = next((c for c in gate.get("choices", []) if c["label"] == answer["label"]), None)
+    return bool(choice and choice["set"] and not choice.get("ask_each") and choice.get("polar") != "no")
 
 
 def _holds(cond: dict[str, Any] | None, q: dict[str, Any], facts: dict[str, Any], answers: dict[str, Any]) -> bool:
@@ -105,6 +115,8 @@ def rebuild(state: dict[str, Any]) -> dict[str, Any]:
             continue
         kept.append(qid)
         for path, value in state["answers"][qid]["set"].items():
+            if q is not None and q.get("rest_of") and _known(facts, path):
+                continue  # "the rest": what the gate's own answer said stands
             set_fact(facts, path, copy.deepcopy(value))
     state["asked"] = kept
     return facts
@@ -161,7 +173,8 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
     waiting = set()  # details whose gate is still to be asked
     closed = set()  # details of a gate that does not apply (its own gate said 不确定)
     for order, q in enumerate(QUESTIONS):
-        if q["id"] in GATES and q["id"] not in state["asked"] and not relevant(q, facts, state["answers"]):
+        if q["id"] in GATES and q["id"] not in state["asked"] and not relevant(q, facts, state["answers"]) \
+                and not q.get("rest_of"):
             closed |= set(GATES[q["id"]])
         if q["id"] in state["asked"] or q["id"] in ("region", "safety") or not relevant(q, facts, state["answers"]):
             continue
@@ -169,7 +182,11 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
             continue
         if not touches(q, list(missing)) and not (q.get("always") and not any(_known(facts, p) for p in q["sets"])):
             continue
-        if q["id"] in GATES:
+        if q.get("rest_of"):
+            if sum(not _known(facts, p) for p in q["sets"]) < 2:
+                continue  # one left: its own question
+            waiting |= set(GATES[q["id"]])
+        elif q["id"] in GATES:
             if any(_known(facts, p) for p in q["sets"]):
                 continue  # partly known: ask its details, not the gate again
             waiting |= set(GATES[q["id"]])

@@ -17,13 +17,14 @@ WHO = Who(user_key="simulate")
 MAX_STEPS = 80
 
 
-def _choice_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
+def _choice_for(q: dict[str, Any], facts: dict[str, Any], told: dict[str, Any] | None = None) -> str:
     """The most specific choice these facts make true; at a gate whose facts are partly known,
-    "一项一项问我"; else "不确定"."""
+    "一项一项问我"; else "不确定". A `rest_of` question is answered for the facts not yet `told`."""
     prefix = q["sets"][0].split(".")[0] + "." if q["id"] in ("father", "mother") else ""
+    left = (lambda p: qn.get_fact(told or {}, p, _MISSING) is _MISSING) if q.get("rest_of") else (lambda p: True)
     best, best_size = None, -1
     for i, choice in enumerate(q["choices"]):
-        items = {prefix + p: v for p, v in choice["set"].items()}
+        items = {prefix + p: v for p, v in choice["set"].items() if left(prefix + p)}
         present = choice.get("means_present", [])
         if not items and not present:
             continue
@@ -33,7 +34,7 @@ def _choice_for(q: dict[str, Any], facts: dict[str, Any]) -> str:
             best, best_size = i, len(items) + len(present)
     if best is None:
         each = next((i for i, c in enumerate(q["choices"]) if c.get("ask_each") and not c["set"]), None)
-        known = any(qn.get_fact(facts, path, _MISSING) is not _MISSING for path in q["sets"])
+        known = any(qn.get_fact(facts, path, _MISSING) is not _MISSING for path in q["sets"] if left(path))
         best = each if each is not None and known else None
     return f"c:{q['id']}:{best}" if best is not None else "不确定"
 
@@ -73,7 +74,7 @@ def answer_for(state: dict[str, Any], facts: dict[str, Any]) -> Input | None:
         elsewhere = qn.get_fact(facts, "child.hukou_local") is False and "hukou" not in state["answers"]
         return Input.pressed("away") if elsewhere else Input.typed(facts["region"])
     if q["kind"] == "choice":
-        answer = _choice_for(q, facts)
+        answer = _choice_for(q, facts, qn.rebuild(dict(state, asked=list(state["asked"]))))
         return Input.pressed(answer) if answer.startswith("c:") else Input.typed(answer)
     return Input.typed(_typed_for(q, facts))
 

@@ -136,6 +136,26 @@ def test_safe_and_whom_the_child_lives_with_in_one_message_answers_both(typed, l
     assert out.state["current"] != "living"
 
 
+def test_after_one_rare_situation_the_rest_are_one_question_and_what_was_said_stands():
+    """其他情况: 孩子是打拐解救回来的 → "除了刚才说的…还有没有？" 都没有 → no question one by one, and
+    the rescue stays true."""
+    state = state_at("other")
+    for qid, index in (("hukou", 0), ("safety", 0), ("age", None), ("health", 2), ("parents", 0), ("household", 0),
+                       ("living", 1)):
+        state["answers"][qid] = qn.choice_answer(qn.BY_ID[qid], index) if index is not None else \
+            {"label": "9岁", "set": {"child.age": 9}}
+        state["asked"].append(qid)
+    out = step(state, Input.typed("孩子是被拐卖后解救回来的"), who=WHO)
+    while out.state["current"] != "other_more":  # what this family's packs rank higher comes first
+        assert out.state["current"] not in ("hiv", "crisis", "income") and out.state["stage"] == "questions"
+        out = step(out.state, Input.typed("不确定"), who=WHO)
+    out = step(out.state, Input.typed("都没有"), who=WHO)
+    facts = facts_of(out.state)
+    assert facts["safety"]["trafficking_rescued"] is True
+    assert facts["child"]["hiv"] == "none" and facts["household"]["sudden_crisis"] is False
+    assert out.state["current"] not in ("hiv", "crisis", "income", "trafficking")
+
+
 def test_a_danger_answer_typed_at_safety_shows_what_to_do_once():
     out = step(state_at("safety"), Input.typed("被打了"), who=WHO)
     assert [r.template for r in out.replies].count("danger") == 1
