@@ -178,7 +178,7 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
             closed |= set(GATES[q["id"]])
         if q["id"] in state["asked"] or q["id"] in ("region", "safety") or not relevant(q, facts, state["answers"]):
             continue
-        if q["id"] in closed:
+        if q["id"] in closed or _too_young(q, facts):
             continue
         if not touches(q, list(missing)) and not (q.get("always") and not any(_known(facts, p) for p in q["sets"])):
             continue
@@ -199,6 +199,12 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
 
 
 _DETAIL = {d for ds in GATES.values() for d in ds}
+
+
+def _too_young(q: dict[str, Any], facts: dict[str, Any]) -> bool:
+    """`from_age`: not asked of a child known to be younger (nobody asks whether a baby goes to school)."""
+    age = get_fact(facts, "child.age")
+    return "from_age" in q and isinstance(age, int) and age < q["from_age"]
 
 
 def _safety_known(state: dict[str, Any], facts: dict[str, Any]) -> bool:

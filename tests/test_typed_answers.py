@@ -156,6 +156,13 @@ def test_after_one_rare_situation_the_rest_are_one_question_and_what_was_said_st
     assert out.state["current"] not in ("hiv", "crisis", "income", "trafficking")
 
 
+def test_a_baby_is_not_asked_about_school():
+    from conversation.simulate import simulate
+    baby = {"region": "通化", "child": {"age": 1, "hukou_local": True}}
+    assert "school" not in simulate(baby, trace=True)["asked"]
+    assert "school" in simulate({**baby, "child": {"age": 4, "hukou_local": True}}, trace=True)["asked"]
+
+
 def test_a_danger_answer_typed_at_safety_shows_what_to_do_once():
     out = step(state_at("safety"), Input.typed("被打了"), who=WHO)
     assert [r.template for r in out.replies].count("danger") == 1
