@@ -259,6 +259,13 @@ def _category_lines(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[
     return yes, maybe_all, len(maybe_all)
 
 
+def _notes_for(items: list[Any] | None, shown: set[str]) -> list[str]:
+    """The notes the first message may show: those of a category it says yes to, or of none in
+    particular; a note about a category that is only possible stays behind "全部帮助"."""
+    return texts([i for i in items or [] if not isinstance(i, dict) or not i.get("categories")
+                  or set(i["categories"]) & shown])
+
+
 def view(result: dict[str, Any], facts: dict[str, Any] | None = None, *, urgent: bool = False) -> dict[str, Any]:
     """Everything the first message shows, within FIRST_MESSAGE_LINES lines."""
     urgent = bool(urgent or result.get("urgent"))
@@ -267,8 +274,9 @@ def view(result: dict[str, Any], facts: dict[str, Any] | None = None, *, urgent:
     now, later = ordered_entitlements(result, facts, urgent)
     route = routes(result)
     office = _office(route[0]["office"]) if route else None
-    time_notes = texts(result.get("time_notes"))
-    assumptions = texts(result.get("assumptions"))
+    yes_names = {c["name"] for c in yes[:3]}
+    time_notes = _notes_for(result.get("time_notes"), yes_names)
+    assumptions = _notes_for(result.get("assumptions"), yes_names)
 
     # the line budget: fixed parts first, then categories, then entitlements
     budget = FIRST_MESSAGE_LINES

@@ -215,3 +215,17 @@ def test_time_notes_and_assumptions_are_shown_compactly_and_in_full_behind_all_h
     full = render_reply(rv.page_reply("all", state, result, facts))
     assert "【什么时候会变】" in full and "约2027年1月起" in full
     assert "一般到户籍所在地申请" in full
+
+
+def test_a_note_about_a_category_that_is_only_possible_waits_behind_all_help():
+    """A 温岭 orphan living with her grandparents: the note on the age of living alone concerns 其他困境儿童,
+    which is only possible for her — not a line of her first message, but there behind 全部帮助."""
+    facts = {"region": "温岭", "child": {"age": 8, "hukou_local": True, "living": "relatives"},
+             "father": {"situations": ["deceased"]}, "mother": {"situations": ["deceased"]}}
+    result = screen(facts)
+    note = next(a["text"] for a in result["assumptions"] if "独自生活" in a["text"])
+    assert "其他困境儿童" not in {c["name"] for c in result["categories"]}
+    state = new_state()
+    first = render_reply(rv.result_reply(state, result, facts))
+    assert "孤儿" in first and note not in first and "注意" not in first
+    assert note in render_reply(rv.page_reply("all", state, result, facts))
