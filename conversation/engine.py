@@ -118,11 +118,13 @@ def hotlines(result: dict[str, Any] | None = None) -> list[dict[str, Any]]:
 TYPICAL_QUESTIONS = 9  # before the place is known: what a family answers on the way (python -m conversation.simulate)
 
 
-def _progress(state: dict[str, Any], facts: dict[str, Any], result: dict[str, Any] | None) -> tuple[int, int]:
+def _progress(state: dict[str, Any], facts: dict[str, Any], result: dict[str, Any] | None,
+              pending: list[dict[str, Any]] | None = None) -> tuple[int, int]:
     """(this step, about how many steps): the estimate may shrink at once but grows by at most one
-    between steps, so a family never sees 约10步 turn into 约25步."""
+    between steps, so a family never sees 约10步 turn into 约25步. `pending`: the open questions,
+    when the caller has them already."""
     done = len(state["asked"]) + 1  # the role question counts as step 1
-    left = len(qn.open_questions(state, facts, result))
+    left = len(pending if pending is not None else qn.open_questions(state, facts, result))
     if "region" not in state["answers"]:
         left = max(left, TYPICAL_QUESTIONS)
     step, total = done + 1, done + left + 1  # + the summary
@@ -136,8 +138,8 @@ def _progress(state: dict[str, Any], facts: dict[str, Any], result: dict[str, An
 
 
 def ask_question(state: dict[str, Any], q: dict[str, Any], facts: dict[str, Any],
-                 result: dict[str, Any] | None) -> Reply:
-    step, total = _progress(state, facts, result)
+                 result: dict[str, Any] | None, pending: list[dict[str, Any]] | None = None) -> Reply:
+    step, total = _progress(state, facts, result, pending)
     buttons = [Button(c["label"], f"c:{q['id']}:{i}") for i, c in enumerate(q.get("choices", []))]
     prompt, why = q["prompt"], q["why"]
     if q["id"] == "region" and _hukou_away(state):
@@ -190,7 +192,7 @@ def _next(state: dict[str, Any], out: Outcome) -> None:
     pending = qn.open_questions(state, facts, result)
     if pending:
         state["stage"], state["current"] = "questions", pending[0]["id"]
-        out.replies.append(ask_question(state, pending[0], facts, result))
+        out.replies.append(ask_question(state, pending[0], facts, result, pending))
     else:
         state["stage"], state["current"] = "summary", None
         out.replies.append(summary_reply(state))
