@@ -60,7 +60,13 @@ def _label_template(key: str):
 
 def label(key: str, **context: Any) -> str:
     """A button label or other short word from templates/labels.yaml (a Jinja2 string)."""
-    return _label_template(key).render(**context)
+    return _label_template(key).render(**context) if context else _plain_label(key)
+
+
+@lru_cache(maxsize=None)
+def _plain_label(key: str) -> str:
+    """A label without context renders the same every time: once per process (several per step)."""
+    return _label_template(key).render()
 
 
 def words(key: str) -> Any:
