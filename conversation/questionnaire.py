@@ -117,7 +117,7 @@ def rebuild(state: dict[str, Any]) -> dict[str, Any]:
         for path, value in state["answers"][qid]["set"].items():
             if q is not None and q.get("rest_of") and _known(facts, path):
                 continue  # "the rest": what the gate's own answer said stands
-            set_fact(facts, path, copy.deepcopy(value))
+            set_fact(facts, path, copy.deepcopy(value) if isinstance(value, (dict, list)) else value)
     state["asked"] = kept
     return facts
 
