@@ -122,10 +122,6 @@ def rebuild(state: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-def touches(q: dict[str, Any], missing: list[str]) -> bool:
-    return any(_touches_fact(q["id"], m) for m in missing)
-
-
 @functools.lru_cache(maxsize=4096)
 def _touches_fact(qid: str, fact: str) -> bool:
     return any(fact == s or fact.startswith(s + ".") or s.startswith(fact + ".") for s in BY_ID[qid]["sets"])
@@ -142,14 +138,27 @@ GATES = {q["id"]: [d["id"] for d in QUESTIONS if q["id"] in ((d.get("ask_if") or
 GATES = {k: v for k, v in GATES.items() if v}
 
 
-def impact(q: dict[str, Any], missing: dict[str, list[str]], categories: set[str]) -> tuple[int, int]:
+@functools.lru_cache(maxsize=1024)
+def _askers(fact: str) -> tuple[str, ...]:
+    """The questions whose answer sets this fact (or a part of it, or a fact it is part of)."""
+    return tuple(q["id"] for q in QUESTIONS if _touches_fact(q["id"], fact))
+
+
+def _gains(missing: dict[str, list[str]]) -> dict[str, set[str]]:
+    """Per question, what its missing facts could add (`missing_facts[].could_add`)."""
+    gained: dict[str, set[str]] = {}
+    for fact, could_add in missing.items():
+        for qid in _askers(fact):
+            gained.setdefault(qid, set()).update(could_add)
+    return gained
+
+
+def impact(q: dict[str, Any], missing: dict[str, list[str]], categories: set[str],
+           gains: dict[str, set[str]] | None = None) -> tuple[int, int]:
     """How much the answer can still change this family's result, read off the packs by `screen`:
     the categories, then the other entitlements, that the question's missing facts could add
     (`missing_facts[].could_add`). A category counts before any number of entitlements."""
-    gained: set[str] = set()
-    for fact, could_add in missing.items():
-        if _touches_fact(q["id"], fact):
-            gained.update(could_add)
+    gained = (gains if gains is not None else _gains(missing)).get(q["id"], set())
     return len(gained & categories), len(gained - categories)
 
 
@@ -169,6 +178,7 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
     missing = {m["fact"]: m.get("could_add", []) for m in (result or {}).get("missing_facts", [])}
     missing = {m: v for m, v in missing.items() if not _known(facts, m)}
     categories = {c["name"] for c in (result or {}).get("possible_categories", [])}
+    gains = _gains(missing)  # also: which questions touch a missing fact
     ranked = []
     waiting = set()  # details whose gate is still to be asked
     closed = set()  # details of a gate that does not apply (its own gate said 不确定)
@@ -180,7 +190,7 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
             continue
         if q["id"] in closed or _too_young(q, facts):
             continue
-        if not touches(q, list(missing)) and not (q.get("always") and not any(_known(facts, p) for p in q["sets"])):
+        if q["id"] not in gains and not (q.get("always") and not any(_known(facts, p) for p in q["sets"])):
             continue
         if q.get("rest_of"):
             if sum(not _known(facts, p) for p in q["sets"]) < 2:
@@ -192,7 +202,7 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
             waiting |= set(GATES[q["id"]])
         follow_up = bool(q.get("ask_if")) and not q["id"] in _DETAIL
         follow_up = follow_up or q.get("follows") in state["asked"]  # the other parent right after the first
-        cats, ents = impact(q, missing, categories)
+        cats, ents = impact(q, missing, categories, gains)
         ranked.append((0, 0, 0, order, q) if follow_up else (1, -cats, -ents, order, q))  # follow-ups in order
     ranked.sort(key=lambda r: r[:4])
     return out + [r[4] for r in ranked if r[4]["id"] not in waiting]
