@@ -57,8 +57,15 @@ class User:
         if self.think:  # a person reads the answer and types: 0.5–1.5 × the mean think time
             await asyncio.sleep(self.think * self.random.uniform(0.5, 1.5))
         started = time.perf_counter()
-        await self.app.process_update(Update.de_json(update, self.app.bot))
+        await self._process(update)
         self.stats.latencies.append(time.perf_counter() - started)
+        return self._collect()
+
+    async def _process(self, update: dict) -> None:
+        await self.app.process_update(Update.de_json(update, self.app.bot))
+
+    def _collect(self) -> str:
+        """The texts and the newest keyboard this user was sent by the update just processed."""
         calls = self.request.take(self.id)
         self.texts = [c.params.get("text", "") for c in calls if c.method in ("sendMessage", "editMessageText")]
         for c in calls:

@@ -14,7 +14,7 @@ from casework import staff
 from casework.export import export_docx, export_xlsx
 from casework.service import CaseService
 from conversation.model import Who
-from e2e.pg import pg_schema  # noqa: F401  (a fixture: a fresh PostgreSQL schema per test)
+from e2e.pg import pg_schema, sqlite_or_postgres  # noqa: F401  (fixtures: SQLite or a fresh PostgreSQL schema)
 from storage import repo
 from storage.db import make_engine
 from storage.models import Role
@@ -23,13 +23,9 @@ VOLUNTEER = "tg:777"
 WENLING = ["浙江省台州市温岭市"]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request, tmp_path, monkeypatch):
-    monkeypatch.delenv("TONGZHU_ENV", raising=False)
-    monkeypatch.delenv("TONGZHU_DATA_KEY", raising=False)
-    url = (f"sqlite:///{tmp_path / 'count.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_schema").sa_url)
-    engine = make_engine(url)
+@pytest.fixture
+def engine(sqlite_or_postgres):
+    engine = make_engine(sqlite_or_postgres[1])
     with Session(engine) as s, s.begin():
         repo.set_role(s, user_key="tg:1", role=Role.admin, telegram_id=1)
         repo.set_role(s, user_key="tg:2", role=Role.staff, region=WENLING[0], telegram_id=2)

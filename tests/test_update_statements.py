@@ -16,12 +16,11 @@ import asyncio
 import itertools
 
 import pytest
-from telegram import Update
 
 from bench.flow import Stats, User
 from bench.layer import BenchRequest
 from bench.sqlcount import StatementCounter
-from e2e.pg import pg_schema  # noqa: F401  (a fixture: a fresh PostgreSQL schema per test)
+from e2e.pg import pg_schema, sqlite_or_postgres  # noqa: F401  (fixtures: SQLite or a fresh PostgreSQL schema)
 from handlers.telegram_app import build_application
 from storage.db import make_engine
 
@@ -30,13 +29,9 @@ ORDINARY_STEP = {"sqlite": 6, "postgres": 6}
 WHOLE_CONVERSATION = {"sqlite": 7.0, "postgres": 7.0}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request, tmp_path, monkeypatch):
-    monkeypatch.delenv("TONGZHU_ENV", raising=False)
-    monkeypatch.delenv("TONGZHU_DATA_KEY", raising=False)
-    url = (f"sqlite:///{tmp_path / 'u.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_schema").sa_url)
-    return request.param, url
+@pytest.fixture
+def db(sqlite_or_postgres):
+    return sqlite_or_postgres
 
 
 class CountingUser(User):
@@ -46,16 +41,10 @@ class CountingUser(User):
         super().__init__(*args, **kwargs)
         self.engine, self.counts = engine, []
 
-    async def _feed(self, update: dict) -> str:
+    async def _process(self, update: dict) -> None:
         with StatementCounter(self.engine) as counter:
-            await self.app.process_update(Update.de_json(update, self.app.bot))
+            await super()._process(update)
         self.counts.append(counter.count)
-        calls = self.request.take(self.id)
-        self.texts = [c.params.get("text", "") for c in calls if c.method in ("sendMessage", "editMessageText")]
-        for c in calls:
-            if c.params.get("reply_markup"):
-                self.markup = c.params["reply_markup"]
-        return "\n".join(self.texts)
 
 
 def test_statements_per_handled_update(db):

@@ -51,6 +51,17 @@ class Schema(NamedTuple):
                                options=f"-csearch_path={self.name}", **kwargs)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def sqlite_or_postgres(request, tmp_path, monkeypatch) -> tuple[str, str]:
+    """("sqlite", a fresh file's URL) and ("postgres", a fresh schema's URL, skipped without a
+    server), for the SQLAlchemy engine; a test data key of the process's own."""
+    monkeypatch.delenv("TONGZHU_ENV", raising=False)
+    monkeypatch.delenv("TONGZHU_DATA_KEY", raising=False)
+    url = (f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_schema").sa_url)
+    return request.param, url
+
+
 @pytest.fixture
 def pg_schema() -> Iterator[Schema]:
     user = server_user()
