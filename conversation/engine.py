@@ -810,12 +810,12 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
         _answer_question(state, q, _place_answer(text, phrase, hukou_asked="hukou" not in state["answers"]), out)
         _next(state, out)
         return
-    if q["id"] == "living" and _lives_with_speaker(state, text) == "ask":  # 跟我: parent or grandparent?
-        living = qn.BY_ID["living"]
-        out.replies.append(clarify_question(state, living, text, [_living_choice(w) for w in ("family", "relatives")]))
+    speaker_home = _lives_with_speaker(state, text) if q["id"] == "living" else None
+    if speaker_home == "ask":  # 跟我: a parent's home or a grandparent's?
+        out.replies.append(clarify_question(state, q, text, [_living_choice(w) for w in ("family", "relatives")]))
         return
-    if q["id"] == "living" and _lives_with_speaker(state, text):
-        understood = typed_answers.Understood(qn.choice_answer(q, _living_choice(_lives_with_speaker(state, text))))
+    if speaker_home:
+        understood = typed_answers.Understood(qn.choice_answer(q, _living_choice(speaker_home)))
     if ASKS.search(normalise(text).strip()):  # "低保是什么意思？" asks; it is not the answer 是低保户
         _free_text(state, text, out, question=True, offer=False)
         return
