@@ -33,7 +33,7 @@ from templates import label
 from policy_kb.places import place_index
 from zhtext.normal import bare, normalise
 from zhtext.places import place_phrase, resolve_place
-from zhtext.relations import carer, relation
+from zhtext.relations import carer, home_of, relation
 from zhtext.yesno import polarity
 from conversation import answers as typed_answers
 from screening.engine import screen
@@ -710,8 +710,8 @@ def _typed_stage_word(state: dict[str, Any], text: str) -> str | None:
 
 def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None, out: Outcome) -> None:
     stage = state["stage"]
-    if stage == "role" and relation(text) and not any(w in bare(text) for w in VOLUNTEER_WORDS):
-        state["speaker"] = relation(text)  # 我是孩子奶奶: "跟我住" later means the grandparents
+    if stage == "role" and (rel := relation(text)) and not any(w in bare(text) for w in VOLUNTEER_WORDS):
+        state["speaker"] = rel  # 我是孩子奶奶: "跟我住" later means the grandparents
     action = _typed_stage_word(state, text) if stage != "role" or not told.proposed(text) else None
     if action is None and stage not in ("questions", "identity"):
         action = _typed_button(state, text)
@@ -846,15 +846,13 @@ FIRST_PERSON = re.compile(r"跟我|和我|跟着我|我带|我们带|我自己�
 def _lives_with_speaker(state: dict[str, Any], text: str) -> str | None:
     """"跟我住" / "我带着": "family" when a parent speaks, "relatives" when a grandparent or other
     relative does, "ask" when we do not know who speaks; None when the text says nothing of it."""
-    t = normalise(text)
-    if not FIRST_PERSON.search(t) or any(carer(part) for part in re.split(r"[，,。、；;\s]+", t) if part):
+    if not FIRST_PERSON.search(normalise(text)) or any(carer(part) for part in _clauses(text)):
         return None
-    speaker = state.get("speaker")
-    if speaker in ("父亲", "母亲"):
-        return "family"
-    if speaker in ("祖父母", "外祖父母", "其他亲属"):
-        return "relatives"
-    return "ask"
+    return home_of(state.get("speaker")) or "ask"
+
+
+def _clauses(text: str) -> list[str]:
+    return [p for p in re.split(r"[，,。、；;\s]+", normalise(text)) if p]
 
 
 def _living_choice(where: str) -> int:
@@ -863,8 +861,7 @@ def _living_choice(where: str) -> int:
 
 def _also_living(state: dict[str, Any], text: str, out: Outcome) -> None:
     """The living question answered from the same message, when one of its parts says it plainly."""
-    parts = [p for p in re.split(r"[，,。、；;\s]+", normalise(text)) if p]
-    where = next((carer(p) for p in parts if carer(p)), None) or _lives_with_speaker(state, text)
+    where = next(filter(None, map(carer, _clauses(text))), None) or _lives_with_speaker(state, text)
     if where in ("family", "relatives"):
         _answer_question(state, qn.BY_ID["living"], qn.choice_answer(qn.BY_ID["living"], _living_choice(where)), out)
 

@@ -32,7 +32,12 @@ def relation(text: str) -> str | None:
 
 def carer(text: str) -> str | None:
     """Whom a child lives with, from "跟奶奶", "奶奶带着", "在外婆家": "relatives" / "family" / None."""
-    rel = relation(re.sub(r"^(跟|和|同|在|住)(着)?|(一起)?(住|生活|过|带|养|照顾|家|那里|那儿|那边)+$", "", bare(text)))
+    return home_of(relation(re.sub(r"^(跟|和|同|在|住)(着)?|(一起)?(住|生活|过|带|养|照顾|家|那里|那儿|那边)+$", "",
+                                   bare(text))))
+
+
+def home_of(rel: str | None) -> str | None:
+    """A child living with someone of this relation lives with "family" (a parent) or "relatives"."""
     if rel in ("祖父母", "外祖父母", "其他亲属"):
         return "relatives"
     if rel in ("父亲", "母亲"):
