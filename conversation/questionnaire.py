@@ -183,7 +183,7 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
     waiting = set()  # details whose gate is still to be asked
     closed = set()  # details of a gate that does not apply (its own gate said 不确定)
     for order, q in enumerate(QUESTIONS):
-        if q["id"] in GATES and q["id"] not in state["asked"] and not relevant(q, facts, state["answers"]) \
+        if q["id"] in GATES and q["id"] not in state["asked"] and _gated_off(q, state["answers"]) \
                 and not q.get("rest_of"):
             closed |= set(GATES[q["id"]])
         if q["id"] in state["asked"] or q["id"] in ("region", "safety") or not relevant(q, facts, state["answers"]):
@@ -209,6 +209,25 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
 
 
 _DETAIL = {d for ds in GATES.values() for d in ds}
+
+
+@functools.lru_cache(maxsize=None)
+def closing(gate: str) -> frozenset[str]:
+    """The gate's answers that close its details (a detail's `gate_not` names them)."""
+    labels: set[str] = set()
+    for d in GATES.get(gate, []):
+        cond = BY_ID[d].get("ask_if") or {}
+        for c in (cond, *cond.get("all", [])):
+            labels.update((c.get("gate_not") or {}).get(gate, []))
+    return frozenset(labels)
+
+
+def _gated_off(q: dict[str, Any], answers: dict[str, Any]) -> bool:
+    """A gate that its own gate closed (that one said 不确定): its details are closed too. A gate
+    skipped for another reason (父母有没有残疾 with one parent gone) leaves its details to be asked."""
+    cond = q.get("ask_if") or {}
+    conds = [cond, *cond.get("all", [])]
+    return any("gate_not" in c and not _holds(c, q, {}, answers) for c in conds)
 
 
 def _too_young(q: dict[str, Any], facts: dict[str, Any]) -> bool:

@@ -23,11 +23,14 @@ def _choice_for(q: dict[str, Any], facts: dict[str, Any], told: dict[str, Any] |
     prefix = q["sets"][0].split(".")[0] + "." if q["id"] in ("father", "mother") else ""
     left = (lambda p: qn.get_fact(told or {}, p, _MISSING) is _MISSING) if q.get("rest_of") else (lambda p: True)
     best, best_size = None, -1
+    known = [p for p in q["sets"] if left(p) and qn.get_fact(facts, p, _MISSING) is not _MISSING]
     for i, choice in enumerate(q["choices"]):
         items = {prefix + p: v for p, v in choice["set"].items() if left(prefix + p)}
         present = choice.get("means_present", [])
         if not items and not present:
             continue
+        if choice["label"] in qn.closing(q["id"]) and not all(p in items for p in known):
+            continue  # a family that knows more than this choice says would not end the asking with it
         holds = all(qn.get_fact(facts, p, object()) == v for p, v in items.items()) and all(
             qn.get_fact(facts, p) is not None for p in present)
         if holds and len(items) + len(present) > best_size:

@@ -177,3 +177,42 @@ def test_a_story_telling_a_time_is_taken_as_a_story_not_a_question(story):
     assert out.state["stage"] == "intake", [r.template for r in out.replies]
     assert [r.template for r in out.replies] == ["intake_confirm"]
     assert out.state["proposed"]["facts"]["mother"]["situations"] == ["unreachable"]
+
+
+def _walk(typed: list[str]) -> dict:
+    """A family typing its answers from the start, each at whatever question comes."""
+    state = step(None, Input.typed("/start"), who=WHO).state
+    for text in typed:
+        state = step(state, Input.typed(text), who=WHO).state
+    return state
+
+
+def test_with_the_mother_gone_the_father_s_own_disability_is_asked_not_both_parents():
+    """A grandmother whose daughter-in-law has died is not asked "父母有没有残疾": the father's own
+    question comes, and his certificate is read from what she types."""
+    state = _walk(["我是孩子奶奶", "綦江", "安全的", "15岁"])
+    answers = {"parents": "不一样", "father": "在家", "mother": "去世了", "health": "只有①",
+               "household": "都不是", "other": "都没有", "other_more": "都没有", "child_self": "都没有",
+               "living": "跟我住", "school": "高中", "father_disability": "一级 视力", "rural": "是"}
+    asked = []
+    while state["stage"] == "questions":
+        asked.append(state["current"])
+        state = step(state, Input.typed(answers.get(state["current"], "不确定")), who=WHO).state
+    assert "parents_disability" not in asked and "mother_disability" not in asked
+    assert "father_disability" in asked
+    assert facts_of(state)["father"]["disability"] == {"grade": 1, "kind": "视力"}
+
+
+def test_poor_but_not_sure_which_status_is_one_answer_not_three_questions():
+    """"日子很困难，不清楚评没评上": the office checks the status; the family is not asked 低保,
+    低保边缘… one by one, and the hardship stands on the summary."""
+    state = _walk(["我是孩子奶奶", "重庆", "安全的", "8岁"])
+    asked = []
+    while state["stage"] == "questions":
+        asked.append(state["current"])
+        typed = "评没评上不知道，反正日子难过" if state["current"] == "household" else "不确定"
+        state = step(state, Input.typed(typed), who=WHO).state
+    assert "household" in asked and not {"dibao", "poverty_other", "hardship"} & set(asked), asked
+    facts = facts_of(state)
+    assert facts["household"] == {"hardship": True}
+    assert state["answers"]["household"]["label"] == "日子很困难，不清楚评没评上"
