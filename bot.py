@@ -458,9 +458,6 @@ def main(argv: list[str] | None = None) -> int:
     p_check.set_defaults(func=cmd_kb_check)
 
     args = parser.parse_args(argv)
-    from storage.crypto import MissingKey
-    from storage.keys import KeyMismatch
-
     try:
         if args.command is None:
             return cmd_run(args)
@@ -468,7 +465,13 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"输入有误：{exc}", file=sys.stderr)
         return 2
-    except (KeyMismatch, MissingKey) as exc:
+    except Exception as exc:
+        # loaded only here: `screen`, `simulate` and `ask` never touch the database or the key
+        from storage.crypto import MissingKey
+        from storage.keys import KeyMismatch
+
+        if not isinstance(exc, (KeyMismatch, MissingKey)):
+            raise
         print(f"童助 will not start: {exc}", file=sys.stderr)
         return 2
 

@@ -21,26 +21,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-import yaml
-
 from conversation import questionnaire as qn
 from conversation import result_view, told
+from conversation import answers as typed_answers
 from conversation.idcard import age_on, check_id, mask_id, mask_phone
 from conversation.model import Button, Input, Notice, Reply, Who, rows
-from zhtext.danger import detect_danger
+from datafile import read_yaml
 from policy_kb.loader import load_kb
-from templates import label
 from policy_kb.places import place_index
+from screening.engine import screen
+from screening.facts import FactsError
+from settings import get_settings
+from templates import label
+from zhtext.danger import detect_danger
 from zhtext.normal import bare, normalise
 from zhtext.places import place_phrase, resolve_place
 from zhtext.relations import carer, home_of, relation
 from zhtext.yesno import polarity
-from conversation import answers as typed_answers
-from screening.engine import screen
-from screening.facts import FactsError
-from settings import get_settings
 
-FILING = yaml.safe_load(qn.QUESTIONNAIRE.read_text(encoding="utf-8"))["filing"]
+FILING = read_yaml(qn.QUESTIONNAIRE)["filing"]
 FILING_BY_ID = {f["id"]: f for f in FILING}
 BACK_WORDS = ("返回", "上一步", "back", "/back")
 RESTART_WORDS = ("/restart", "重新开始")

@@ -13,9 +13,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from conversation import answers
+from datafile import read_yaml
 
 QUESTIONNAIRE = Path(__file__).resolve().parent.parent / "policy_kb" / "questionnaire.yaml"
 UNSURE = answers.UNSURE
@@ -28,7 +27,7 @@ KINDS = ("place", "choice", "age", "months", "disability", "disability_child")
 
 def load_questions(path: Path = QUESTIONNAIRE) -> list[dict[str, Any]]:
     """The questions, checked on load: a mistake names the question and the key."""
-    questions = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
+    questions = read_yaml(path)["questions"]
     for i, q in enumerate(questions):
         where = f"{path.name}: questions[{i}] ({q.get('id', '?')})"
         for key in REQUIRED:

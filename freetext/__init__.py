@@ -9,8 +9,18 @@ zhtext, below both free text and the conversation. Inside: intake does not impor
 uses intake (a told situation points to categories).
 """
 
-from freetext.intake import propose_facts
-from freetext.matcher import answer_question
-from zhtext.danger import detect_danger
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["answer_question", "detect_danger", "propose_facts"]
+_WHERE = {"answer_question": "freetext.matcher", "propose_facts": "freetext.intake", "detect_danger": "zhtext.danger"}
+
+
+def __getattr__(name: str) -> Any:
+    """Loaded on first use, so that `bot.py screen` (which only names the `ask` command) stays quick."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'freetext' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_WHERE[name]), name)

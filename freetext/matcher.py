@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rapidfuzz import fuzz
 
+from datafile import read_yaml
 from freetext.text import Analysis, analyse, clauses, normalise
 from policy_kb.loader import NATIONAL, KnowledgeBase, LoadedPack, load_kb
 from policy_kb.places import place_index
@@ -106,7 +106,7 @@ def _region_of(loaded: LoadedPack) -> str | None:
 
 
 def load_qa() -> list[dict[str, Any]]:
-    return yaml.safe_load(QA_FILE.read_text(encoding="utf-8"))["entries"]
+    return read_yaml(QA_FILE)["entries"]
 
 
 def _qa_entries(kb: KnowledgeBase) -> list[Entry]:

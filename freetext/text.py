@@ -18,8 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from pypinyin import Style, lazy_pinyin
+from datafile import read_yaml
 
 HERE = Path(__file__).resolve().parent
 SYNONYMS_FILE = HERE / "synonyms.yaml"
@@ -72,7 +71,7 @@ class Table:
 
 @functools.lru_cache(maxsize=1)
 def table() -> Table:
-    raw = yaml.load(SYNONYMS_FILE.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    raw = read_yaml(SYNONYMS_FILE)
     words: dict[str, str] = {}
     for term, variants in raw["terms"].items():
         words[normalise(term)] = term
@@ -146,6 +145,8 @@ def split_pinyin(letters: str) -> list[str] | None:
 def syllables(text: str) -> tuple[str, ...]:
     """Syllables of Chinese characters (with the overrides) and of typed pinyin; other characters
     (digits, punctuation) are dropped."""
+    from pypinyin import Style, lazy_pinyin  # loaded on first use: 0.3 s a command that never needs it skips
+
     out: list[str] = []
     for run in re.findall(r"[\u4e00-\u9fff]+|[a-zü]+", text.lower()):
         if run.isascii():
@@ -165,7 +166,6 @@ def syllables(text: str) -> tuple[str, ...]:
                 out += lazy_pinyin(run[i:j], style=Style.NORMAL, errors="ignore")
                 i = j
     return tuple(out)
-
 
 
 # ----------------------------------------------------------------------------- analysis

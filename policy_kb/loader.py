@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from datafile import read_yaml
 from policy_kb.conditions import ConditionError, Describer, Node, Ref, compile_condition, walk
 from policy_kb.schema import Pack
 
@@ -59,8 +60,7 @@ class KnowledgeBase:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        # libyaml's parser when PyYAML has it (about 10× faster: packs load at every start), same result
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return read_yaml(path)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(yaml)"

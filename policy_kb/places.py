@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz
 
 from policy_kb.loader import NATIONAL, KnowledgeBase
@@ -30,7 +30,13 @@ class PlaceNode:
     packs: list[str] = field(default_factory=list)
     parent: str | None = None
     aliases: set[str] = field(default_factory=set)
-    pinyin: set[tuple[str, ...]] = field(default_factory=set)
+    declared_pinyin: set[tuple[str, ...]] = field(default_factory=set)  # as the pack wrote it
+
+    @cached_property
+    def pinyin(self) -> set[tuple[str, ...]]:
+        """The pack's pinyin, else the short name's: worked out on first use, since an exact or
+        contained name (most answers) needs none and pypinyin takes 0.3 s to load."""
+        return self.declared_pinyin or {syllables(self.short)}
 
 
 @dataclass
@@ -55,6 +61,8 @@ def strip_suffix(name: str) -> str:
 
 
 def syllables(text: str) -> tuple[str, ...]:
+    from pypinyin import Style, lazy_pinyin
+
     return tuple(lazy_pinyin(text, style=Style.NORMAL, errors="ignore"))
 
 
@@ -67,7 +75,7 @@ class PlaceIndex:
                 node = self._node(place.name, place.short, place.parent)
                 node.packs.append(loaded.id)
                 node.aliases |= {place.name, place.short, *place.aliases}
-                node.pinyin |= {tuple(p.split()) for p in place.pinyin}
+                node.declared_pinyin |= {tuple(p.split()) for p in place.pinyin}
                 for inc in place.includes:
                     sub = self._node(place.name + inc, strip_suffix(inc), place.name)
                     sub.aliases |= {inc, place.short + inc, place.short + strip_suffix(inc)}
@@ -87,11 +95,10 @@ class PlaceIndex:
                 current = self.by_alias.get(alias)
                 if current is None or self.depth(node) > self.depth(current):
                     self.by_alias[alias] = node
-            if not node.pinyin:
-                node.pinyin = {syllables(node.short)}
-        self._pinyin_joined = {
-            "".join(p): node for node in self.nodes.values() for p in node.pinyin
-        }
+
+    @cached_property
+    def _pinyin_joined(self) -> dict[str, PlaceNode]:
+        return {"".join(p): node for node in self.nodes.values() for p in node.pinyin}
 
     def _node(self, name: str, short: str, parent: str | None) -> PlaceNode:
         node = self.nodes.get(name)

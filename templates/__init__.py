@@ -11,8 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from datafile import read_yaml
 
 TEMPLATES = Path(__file__).resolve().parent
 
@@ -23,8 +24,8 @@ _COMMON = dict(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
 _text = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, **_COMMON)
 _html = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, **_COMMON)
 
-_LABELS = yaml.safe_load((TEMPLATES / "fact_labels.yaml").read_text(encoding="utf-8"))
-_WORDS = yaml.safe_load((TEMPLATES / "labels.yaml").read_text(encoding="utf-8"))
+_LABELS = read_yaml(TEMPLATES / "fact_labels.yaml")
+_WORDS = read_yaml(TEMPLATES / "labels.yaml")
 
 
 def fact_label(path: str) -> str:

@@ -13,7 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from datafile import read_yaml
+
 
 DANGER_FILE = Path(__file__).resolve().parent / "danger.yaml"  # zhtext/danger.yaml
 MASK = "\u3000"  # a character no pattern contains; normalised text has no spaces left
@@ -28,7 +29,7 @@ class Pattern:
 
 @functools.lru_cache(maxsize=1)
 def _data() -> tuple[tuple[str, ...], tuple[Pattern, ...]]:
-    raw = yaml.safe_load(DANGER_FILE.read_text(encoding="utf-8"))
+    raw = read_yaml(DANGER_FILE)
     masks = tuple(sorted((str(w) for w in raw["not_danger"]), key=len, reverse=True))
     patterns = tuple(Pattern(re.compile(p["re"]), p["kind"], tuple(p.get("not_after", [])))
                      for p in raw["patterns"])
