@@ -115,6 +115,8 @@ class Bridge:
         self.locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self.executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
                          if engine is not None and is_sqlite(engine) else None)
+        # each database thread keeps its connection between updates (storage/hot.py Held)
+        self.held = hot.Held(engine) if engine is not None else None
         self.use_inbox = False  # long polling: updates go through storage/inbox.py
         self.inflight: set[int] = set()  # inbox update ids queued or being processed here
         self.failed: set[int] = set()  # update ids whose processing raised (the error handler saw it)
@@ -157,7 +159,7 @@ class Bridge:
     def drain(self) -> None:
         """On the database thread: record the delivered messages no transaction took yet."""
         self._drain_queued = False  # before taking: ids added from now on get a drain of their own
-        self.delivered.drain(self.engine)
+        self.delivered.drain(self.held)
 
     @property
     def recorder(self):
@@ -166,7 +168,7 @@ class Bridge:
     async def run(self, update: Update, inp: Input, *, update_id: int | None = -1, edit_of: int | None = None,
                   queued: list | None = None):
         user = update.effective_user
-        outcome = await self._db(handle, engine=self.engine, services=self.services, user_key=user_key(user.id),
+        outcome = await self._db(handle, engine=self.held, services=self.services, user_key=user_key(user.id),
                                  inp=inp, update_id=update.update_id if update_id == -1 else update_id,
                                  telegram_id=user.id, display_name=user.first_name, bot_id=self.bot_id,
                                  edit_of=edit_of, queued=queued, inbox=self.use_inbox, delivered=self.delivered)
@@ -198,7 +200,7 @@ class Bridge:
 
             async def record_and_look(ids: list[int]) -> None:
                 nonlocal due
-                due = await self._db(hot.mark_sent_and_look, engine=self.engine, item_ids=ids, user_key=key,
+                due = await self._db(hot.mark_sent_and_look, engine=self.held, item_ids=ids, user_key=key,
                                      channel="tg")
 
             counts = await outbox.send_items(self.engine, items=queued, send=send, run_db=self._db,
@@ -446,6 +448,12 @@ class TongzhuApplication(Application):
         bridge.settled.discard(update_id)
         return ok, settled
 
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        bridge: Bridge | None = self.bot_data.get("bridge")
+        if bridge is not None and bridge.held is not None:  # the database threads' kept connections
+            bridge.held.close_all()
+
     async def process_update_ok(self, update: object) -> bool:
         return (await self._process(update))[0]
 
@@ -572,6 +580,8 @@ async def post_shutdown(application: Application) -> None:
             await bridge._db(bridge.drain)
         except Exception:  # noqa: BLE001 - they are sent once more after the restart, at most
             log.exception("could not record the messages delivered last")
+    if bridge is not None and bridge.held is not None:  # the database threads' kept connections
+        bridge.held.close_all()
 
 
 def stop_tasks(application: Application) -> None:

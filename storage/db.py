@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from settings import get_settings
-from storage import models  # noqa: F401  (registers the tables)
+from storage import hot, models  # noqa: F401  (registers the tables)
 
 DEFAULT_URL = "sqlite:///tongzhu.db"
 
@@ -43,7 +43,9 @@ def make_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # noqa: ANN001
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # on the DBAPI cursor (storage/hot.py `_execute`: listeners see it, errors are SQLAlchemy's),
+            # not through exec_driver_sql's result objects: every transaction pays this
+            hot.execute(conn, "BEGIN IMMEDIATE", ()).close()
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if migrate:

@@ -1,7 +1,7 @@
 """The hot path of one update (conversation/session.py `handle`, storage/outbox.py delivery) in few
-statements, each written once per database as plain SQL and sent with `exec_driver_sql`: no ORM
-session, no SQL construction or compilation per update (SQLAlchemy's own cost per statement was most
-of the database thread's time, issue 15).
+statements, each written once per database as plain SQL and sent on the DBAPI cursor: no ORM
+session, no SQL construction, compilation or result objects per update (SQLAlchemy's own cost per
+statement was most of the database thread's time, issue 15).
 
     with engine.begin() as conn:                        # SQLite: BEGIN IMMEDIATE (storage/db.py)
         row = hot.begin_update(conn, ...)               # lock + dedupe + the user, the state and "older
@@ -11,17 +11,26 @@ of the database thread's time, issue 15).
         ids = hot.add_outbox_row(conn, row)             # one message (storage/outbox.py `add_outcome`)
     hot.mark_sent(engine, item_ids=[...])               # one short transaction after a send
 
-Every statement is still seen by SQLAlchemy's `before_cursor_execute` (the statement counts of the
-benchmark and the tests).  Datetimes go through the same bind processor SQLAlchemy would use (on
+The statements run on the connection's DBAPI cursor (sqlite3, psycopg) in the connection's transaction
+(`execute`): SQLAlchemy's execution layer cost ≈ 60 µs a statement, the driver's own call a few.
+Every statement is still shown to the `before_cursor_execute` listeners (the statement counts of the
+benchmark and the tests), and a driver's error reaches the caller as SQLAlchemy's (OperationalError …,
+a lost connection invalidated), as through `exec_driver_sql`.
+
+`Held(engine)` is an engine whose `begin()` runs on one connection the calling thread keeps (a
+database thread's), instead of a pool checkout, its reset and, on PostgreSQL, a pre-ping per
+transaction; a connection that saw an error is given back and a fresh one taken.  Datetimes go through the same bind processor SQLAlchemy would use (on
 SQLite a string in its own format, so comparisons with rows it wrote stay right); on PostgreSQL the
 parameters are cast as SQLAlchemy casts them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import re
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +118,39 @@ def sql_of(bind: Connection | Engine) -> Sql:
     return _sql(dialect.name, dialect.driver, dialect)
 
 
+def execute(conn: Connection, statement: str, params: Any) -> Any:
+    """`statement` on the DBAPI cursor of `conn`, in its transaction → the cursor (the caller fetches
+    and closes it).  What `exec_driver_sql` does, without its result objects: the listeners of
+    `before_cursor_execute` see the statement; a driver error is raised as SQLAlchemy's."""
+    cursor = None
+    try:
+        cursor = conn.connection.dbapi_connection.cursor()
+        listeners = conn.dispatch.before_cursor_execute
+        if listeners:
+            for listener in listeners:
+                listener(conn, cursor, statement, params, None, False)
+        cursor.execute(statement, params)
+    except Exception as exc:  # noqa: BLE001 - wrapped (and the connection invalidated when lost) by SQLAlchemy
+        conn._handle_dbapi_exception(exc, statement, params, cursor, None)  # noqa: SLF001
+    return cursor
+
+
+def _first(conn: Connection, statement: str, params: dict[str, Any]) -> Any:
+    cursor = execute(conn, statement, params)
+    try:
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _rowcount(conn: Connection, statement: str, params: dict[str, Any]) -> int:
+    cursor = execute(conn, statement, params)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
 def lock_key(user_key: str) -> int:
     """The advisory lock's key of a user (storage/db.py `lock_user` takes the same)."""
     return zlib.crc32(user_key.encode())
@@ -122,21 +164,21 @@ def lock_and_record(conn: Connection, *, user_key: str, update_id: int | None, b
     sql = sql_of(conn)
     if update_id is None:
         if sql.pg:
-            conn.exec_driver_sql(sql.lock, {"lk": lock_key(user_key)})
+            _first(conn, sql.lock, {"lk": lock_key(user_key)})
         return True
     params = {"b": bot_id, "u": update_id, "k": user_key, "t": sql.ts(utcnow())}
     if sql.pg:
         params["lk"] = lock_key(user_key)
-        first = conn.exec_driver_sql(sql.lock_record, params).first() is not None
+        first = _first(conn, sql.lock_record, params) is not None
     else:
-        first = conn.exec_driver_sql(sql.record, params).first() is not None
+        first = _first(conn, sql.record, params) is not None
     if bot_id and inbox:
-        conn.exec_driver_sql(sql.inbox_done, {"b": bot_id, "u": update_id})
+        _rowcount(conn, sql.inbox_done, {"b": bot_id, "u": update_id})
     return first
 
 
 def load(conn: Connection, *, user_key: str) -> Loaded:
-    return _loaded(conn.exec_driver_sql(sql_of(conn).load, {"k": user_key}).first())
+    return _loaded(_first(conn, sql_of(conn).load, {"k": user_key}))
 
 
 def _loaded(row: Any) -> Loaded:
@@ -156,10 +198,9 @@ def begin_update(conn: Connection, *, user_key: str, update_id: int | None, bot_
         if not lock_and_record(conn, user_key=user_key, update_id=update_id, bot_id=bot_id, inbox=inbox):
             return None
         return load(conn, user_key=user_key)
-    row = conn.exec_driver_sql(sql.record_load, {"b": bot_id, "u": update_id, "k": user_key,
-                                                 "t": sql.ts(utcnow())}).first()
+    row = _first(conn, sql.record_load, {"b": bot_id, "u": update_id, "k": user_key, "t": sql.ts(utcnow())})
     if bot_id and inbox:
-        conn.exec_driver_sql(sql.inbox_done, {"b": bot_id, "u": update_id})
+        _rowcount(conn, sql.inbox_done, {"b": bot_id, "u": update_id})
     return _loaded(row) if row is not None else None
 
 
@@ -167,9 +208,9 @@ def save_state(conn: Connection, *, user_key: str, payload: str, existed: bool) 
     """Update the user's state row, or insert it (first contact, or a step that deleted it)."""
     sql = sql_of(conn)
     params = {"k": user_key, "j": payload, "t": sql.ts(utcnow())}
-    if existed and conn.exec_driver_sql(sql.update_state, params).rowcount:
+    if existed and _rowcount(conn, sql.update_state, params):
         return
-    conn.exec_driver_sql(sql.insert_state, params)
+    _rowcount(conn, sql.insert_state, params)
 
 
 def add_outbox_row(conn: Connection, row: dict[str, Any]) -> int:
@@ -179,7 +220,7 @@ def add_outbox_row(conn: Connection, row: dict[str, Any]) -> int:
     for name in ("claimed_until", "created_at", "done_at"):
         if params[name] is not None:
             params[name] = sql.ts(params[name])
-    return conn.exec_driver_sql(sql.outbox_row, params).scalar_one()
+    return _first(conn, sql.outbox_row, params)[0]
 
 
 def mark_sent_on(conn: Connection, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
@@ -187,16 +228,16 @@ def mark_sent_on(conn: Connection, *, item_ids: list[int], now: dt.datetime | No
     sql = sql_of(conn)
     params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
     params["t"] = sql.ts(now or utcnow())
-    conn.exec_driver_sql(sql.mark_sent(len(item_ids)), params)
+    _rowcount(conn, sql.mark_sent(len(item_ids)), params)
 
 
-def mark_sent(engine: Engine, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
+def mark_sent(engine: Engine | Held, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
     """Delivered: one short transaction."""
     with engine.begin() as conn:
         mark_sent_on(conn, item_ids=item_ids, now=now)
 
 
-def mark_sent_and_look(engine: Engine, *, item_ids: list[int], user_key: str, channel: str) -> bool:
+def mark_sent_and_look(engine: Engine | Held, *, item_ids: list[int], user_key: str, channel: str) -> bool:
     """Delivered (one short transaction), then: does `user_key` have messages a sender could take now
     (what storage/outbox.py `claim` would find)?  The look runs after the commit, in a transaction of
     its own, so it sees what another worker committed meanwhile — as the claim after the mark did."""
@@ -205,5 +246,78 @@ def mark_sent_and_look(engine: Engine, *, item_ids: list[int], user_key: str, ch
         with conn.begin():
             mark_sent_on(conn, item_ids=item_ids)
         with conn.begin():
-            return conn.exec_driver_sql(sql.due_for, {"c": channel, "k": user_key,
-                                                      "t": sql.ts(utcnow())}).first() is not None
+            return _first(conn, sql.due_for, {"c": channel, "k": user_key, "t": sql.ts(utcnow())}) is not None
+
+
+class Held:
+    """`engine.begin()` on a connection the calling thread keeps between transactions (the Telegram
+    adapter's database thread, handlers/telegram_app.py `Bridge`): no pool checkout, reset on
+    return or pre-ping per transaction.  The transaction is SQLAlchemy's own (`Connection.begin()`:
+    SQLite's BEGIN IMMEDIATE of storage/db.py; an ORM Session made on the connection joins it).
+
+    A connection whose transaction raised is closed (back to the pool, which resets or discards it)
+    and the next transaction checks out a fresh one, pre-pinged on PostgreSQL: an error never
+    leaves a kept connection in a doubtful state.  `close()` on the thread that kept it (or at the
+    end, from anywhere: `close_all`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self._local = threading.local()
+        self._all: set[Connection] = set()
+        self._lock = threading.Lock()
+
+    def _connection(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._local.conn = self.engine.connect()
+            with self._lock:
+                self._all.add(conn)
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                self._all.discard(conn)
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a lost connection: the pool discards it
+                pass
+
+    @contextlib.contextmanager
+    def begin(self):
+        conn = self._connection()
+        try:
+            with conn.begin():
+                yield conn
+        except BaseException:
+            self._drop()
+            raise
+
+    @contextlib.contextmanager
+    def connect(self):
+        """The kept connection, outside a transaction (the caller begins its own)."""
+        conn = self._connection()
+        try:
+            yield conn
+        except BaseException:
+            self._drop()
+            raise
+        if conn.in_transaction():  # never left open between jobs
+            self._drop()
+
+    def close(self) -> None:
+        """Give this thread's connection back to the pool."""
+        self._drop()
+
+    def close_all(self) -> None:
+        """Give every kept connection back (at shutdown, when the threads are done)."""
+        with self._lock:
+            conns, self._all = list(self._all), set()
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
