@@ -59,7 +59,7 @@ async def main_async(args) -> None:
                                        for i in range(WARMUP_USERS)))
                 # new database threads, each profiled from its start
                 old = bridge.executor
-                workers = 1 if old is not None and old._max_workers == 1 else 6  # noqa: SLF001
+                workers = args.db_threads or old._max_workers  # noqa: SLF001
                 bridge.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dbprof",
                                                      initializer=_start_thread_profile)
                 stats = Stats()
@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pg-url", default=DEFAULT_PG)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", choices=["tottime", "cumtime"], default="tottime")
+    parser.add_argument("--db-threads", type=int, default=0, help="database threads (default: the bot's)")
     parser.add_argument("--no-profile", action="store_true", help="only each thread's CPU per update")
     parser.add_argument("--out", default=None, help="also dump the pstats files with this prefix")
     args = parser.parse_args(argv)

@@ -57,6 +57,7 @@ log = logging.getLogger("tongzhu.telegram")
 
 FAMILY_COMMANDS = ["start", "help", "status", "restart", "cancel", "forget", "ask"]
 HTML = ParseMode.HTML.value
+DB_THREADS = 1  # database threads per process (Bridge)
 SECOND_TRY_READ_TIMEOUT = 30.0  # after an unknown outcome, the one more try waits longer for the answer
 
 
@@ -104,8 +105,12 @@ def bot_id_of(token: str) -> int:
 
 class Bridge:
     """What the handlers share: the database engine, the services, one lock per chat, and where the
-    database work runs (a single thread for SQLite: one writer anyway, and no thread ever sleeps in
-    SQLite's busy handler; the default pool for PostgreSQL)."""
+    database work runs: one thread (`DB_THREADS`), which keeps its connection between transactions
+    (storage/hot.py Held).  SQLite has one writer anyway, and no thread ever sleeps in its busy
+    handler; on PostgreSQL, threads contending for the GIL with the event loop cost more CPU per
+    update than their overlapping waits saved (issue 15), and several processes (webhook workers)
+    are how it scales.  A chat waiting for its advisory lock, held by another worker for the length
+    of one update, holds this process's database work that long."""
 
     def __init__(self, engine: Engine, *, bot_id: int = 0):
         self.engine = engine
@@ -113,8 +118,9 @@ class Bridge:
         self.bot = None  # set by wire(): the application's bot, for the sender
         self.services = CaseService(engine=engine)
         self.locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        self.executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-                         if engine is not None and is_sqlite(engine) else None)
+        self.sqlite = engine is not None and is_sqlite(engine)
+        self.executor = (ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="db")
+                         if engine is not None else None)
         # each database thread keeps its connection between updates (storage/hot.py Held)
         self.held = hot.Held(engine) if engine is not None else None
         self.use_inbox = False  # long polling: updates go through storage/inbox.py
@@ -123,8 +129,9 @@ class Bridge:
         self.settled: set[int] = set()  # update ids committed by handle (inbox row already gone)
         self.wake = asyncio.Event()
         # SQLite: delivered messages are recorded by the next transaction on the database thread
-        # (storage/outbox.py Delivered); several PostgreSQL threads record each delivery at once
-        self.delivered = outbox.Delivered() if self.executor is not None else None
+        # (storage/outbox.py Delivered); PostgreSQL records each delivery at once, with a look for
+        # what another worker queued for the chat meanwhile (flush)
+        self.delivered = outbox.Delivered() if self.sqlite else None
         self._drain_queued = False
 
     def lock(self, chat_id: int) -> asyncio.Lock:
@@ -193,7 +200,7 @@ class Bridge:
         if chat_of(key) is None:
             return outbox.Counts()
         send = functools.partial(send_item, self.bot)
-        if queued and self.executor is None:
+        if queued and not self.sqlite:
             # several workers: another one may have queued the next answer meanwhile.  The mark of
             # ours and a look for more are one job; the claim (outbox.deliver) only when there is more.
             due = True

@@ -45,7 +45,7 @@ def make_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
         def _begin(conn):  # noqa: ANN001
             # on the DBAPI cursor (storage/hot.py `_execute`: listeners see it, errors are SQLAlchemy's),
             # not through exec_driver_sql's result objects: every transaction pays this
-            hot.execute(conn, "BEGIN IMMEDIATE", ()).close()
+            hot.done(conn, hot.execute(conn, "BEGIN IMMEDIATE", ()))
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if migrate:

@@ -118,21 +118,37 @@ def sql_of(bind: Connection | Engine) -> Sql:
     return _sql(dialect.name, dialect.driver, dialect)
 
 
+_CURSOR = "tongzhu.hot.cursor"
+
+
 def execute(conn: Connection, statement: str, params: Any) -> Any:
-    """`statement` on the DBAPI cursor of `conn`, in its transaction → the cursor (the caller fetches
-    and closes it).  What `exec_driver_sql` does, without its result objects: the listeners of
-    `before_cursor_execute` see the statement; a driver error is raised as SQLAlchemy's."""
-    cursor = None
+    """`statement` on the DBAPI cursor of `conn`, in its transaction → the cursor (read it with
+    `_first` / `_rowcount`, or close it).  What `exec_driver_sql` does, without its result objects:
+    the listeners of `before_cursor_execute` see the statement; a driver error is raised as
+    SQLAlchemy's.  psycopg: one cursor per connection, kept (a client-side cursor holds no state on
+    the server and reads every row at once; making one costs more than the statement's own work);
+    sqlite3: a fresh one, closed after use, so no statement is left in progress at COMMIT."""
+    fairy = conn.connection
+    cursor = fairy.info.get(_CURSOR)
     try:
-        cursor = conn.connection.dbapi_connection.cursor()
-        listeners = conn.dispatch.before_cursor_execute
-        if listeners:
-            for listener in listeners:
+        if cursor is None:
+            cursor = fairy.dbapi_connection.cursor()
+            if conn.dialect.name == "postgresql":
+                fairy.info[_CURSOR] = cursor
+        if conn._has_events or conn.engine._has_events:  # noqa: SLF001 - as SQLAlchemy checks it
+            for listener in conn.dispatch.before_cursor_execute:
                 listener(conn, cursor, statement, params, None, False)
         cursor.execute(statement, params)
     except Exception as exc:  # noqa: BLE001 - wrapped (and the connection invalidated when lost) by SQLAlchemy
+        fairy.info.pop(_CURSOR, None)
         conn._handle_dbapi_exception(exc, statement, params, cursor, None)  # noqa: SLF001
     return cursor
+
+
+def done(conn: Connection, cursor: Any) -> None:
+    """Finished with a cursor of `execute` (PostgreSQL's kept one stays open)."""
+    if conn.dialect.name != "postgresql":
+        cursor.close()
 
 
 def _first(conn: Connection, statement: str, params: dict[str, Any]) -> Any:
@@ -140,7 +156,7 @@ def _first(conn: Connection, statement: str, params: dict[str, Any]) -> Any:
     try:
         return cursor.fetchone()
     finally:
-        cursor.close()
+        done(conn, cursor)
 
 
 def _rowcount(conn: Connection, statement: str, params: dict[str, Any]) -> int:
@@ -148,7 +164,7 @@ def _rowcount(conn: Connection, statement: str, params: dict[str, Any]) -> int:
     try:
         return cursor.rowcount
     finally:
-        cursor.close()
+        done(conn, cursor)
 
 
 def lock_key(user_key: str) -> int:
