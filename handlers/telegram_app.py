@@ -175,12 +175,18 @@ class Bridge:
     async def run(self, update: Update, inp: Input, *, update_id: int | None = -1, edit_of: int | None = None,
                   queued: list | None = None):
         user = update.effective_user
-        outcome = await self._db(handle, engine=self.held, services=self.services, user_key=user_key(user.id),
-                                 inp=inp, update_id=update.update_id if update_id == -1 else update_id,
-                                 telegram_id=user.id, display_name=user.first_name, bot_id=self.bot_id,
+        return await self.run_as(user.id, user.first_name, update.update_id, inp, update_id=update_id,
+                                 edit_of=edit_of, queued=queued)
+
+    async def run_as(self, telegram_id: int, first_name: str | None, this_update: int, inp: Input, *,
+                     update_id: int | None = -1, edit_of: int | None = None, queued: list | None = None):
+        """`run` from the update's plain fields (the fast path of `TongzhuApplication.process_json`)."""
+        outcome = await self._db(handle, engine=self.held, services=self.services, user_key=user_key(telegram_id),
+                                 inp=inp, update_id=this_update if update_id == -1 else update_id,
+                                 telegram_id=telegram_id, display_name=first_name, bot_id=self.bot_id,
                                  edit_of=edit_of, queued=queued, inbox=self.use_inbox, delivered=self.delivered)
         if update_id is not None:
-            self.settled.add(update.update_id)  # committed: its inbox row went in that transaction
+            self.settled.add(this_update)  # committed: its inbox row went in that transaction
         return outcome
 
     async def run_staff(self, update: Update, text: str | None, action: str | None, edit_of: int | None = None,
@@ -325,12 +331,16 @@ def bridge_of(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    bridge = bridge_of(context)
-    key = user_key(update.effective_user.id)
-    async with bridge.lock(update.effective_user.id):
+    user = update.effective_user
+    await typed(bridge_of(context), user.id, user.first_name, update.update_id, update.effective_message.text or "")
+
+
+async def typed(bridge: Bridge, user_id: int, first_name: str | None, update_id: int, text: str) -> None:
+    """A message typed (or a command of the family's): on_text, and the fast path of process_json."""
+    async with bridge.lock(user_id):
         queued: list = []
-        outcome = await bridge.run(update, Input.typed(update.effective_message.text or ""), queued=queued)
-        await deliver_outcome(bridge, key, outcome, queued)  # None: a redelivered update, queued before
+        outcome = await bridge.run_as(user_id, first_name, update_id, Input.typed(text), queued=queued)
+        await deliver_outcome(bridge, user_key(user_id), outcome, queued)  # None: a redelivered update
 
 
 async def answer_query(query) -> None:
@@ -341,18 +351,39 @@ async def answer_query(query) -> None:
         log.info("answerCallbackQuery failed (%s); the press is processed anyway", exc)
 
 
+async def answer_query_id(bot, query_id: str) -> None:
+    """`answer_query` from the query's id (what `CallbackQuery.answer()` sends, without the objects)."""
+    try:
+        await api_call(bot, "answerCallbackQuery", {"callback_query_id": query_id})
+    except TelegramError as exc:
+        log.info("answerCallbackQuery failed (%s); the press is processed anyway", exc)
+
+
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     bridge = bridge_of(context)
     query = update.callback_query
-    key = user_key(update.effective_user.id)
-    async with bridge.lock(update.effective_user.id):
+    user = update.effective_user
+    async with bridge.lock(user.id):
         await answer_query(query)
         if query.message is None:  # a button on an inline message: no chat to answer in
             return
-        queued: list = []
-        outcome = await bridge.run(update, Input.pressed(query.data or ""), edit_of=query.message.message_id,
-                                   queued=queued)
-        await deliver_outcome(bridge, key, outcome, queued)
+        await _pressed(bridge, user.id, user.first_name, update.update_id, query.data or "", query.message.message_id)
+
+
+async def pressed(bridge: Bridge, user_id: int, first_name: str | None, update_id: int, query_id: str, data: str,
+                  message_id: int) -> None:
+    """A button of the conversation pressed under a message of the chat: the fast path of process_json."""
+    async with bridge.lock(user_id):
+        await answer_query_id(bridge.bot, query_id)
+        await _pressed(bridge, user_id, first_name, update_id, data, message_id)
+
+
+async def _pressed(bridge: Bridge, user_id: int, first_name: str | None, update_id: int, data: str,
+                   message_id: int) -> None:
+    queued: list = []
+    outcome = await bridge.run_as(user_id, first_name, update_id, Input.pressed(data), edit_of=message_id,
+                                  queued=queued)
+    await deliver_outcome(bridge, user_key(user_id), outcome, queued)
 
 
 async def on_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -439,6 +470,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("could not tell the user about the error")
 
 
+class UnreadableUpdate(ValueError):
+    """An update python-telegram-bot cannot read (`TongzhuApplication.process_json`)."""
+
+
 class TongzhuApplication(Application):
     """python-telegram-bot's Application, telling whether an update was processed: the inbox row
     of a polled update is deleted only then, and the webhook answers 200 only then."""
@@ -464,6 +499,42 @@ class TongzhuApplication(Application):
     async def process_update_ok(self, update: object) -> bool:
         return (await self._process(update))[0]
 
+    async def process_json(self, data: dict[str, Any]) -> bool:
+        """An update as Telegram sends it (the webhook's body) → processed without error.
+
+        The two kinds nearly every update is — a typed message that is not a command, and a press
+        of a conversation button under a message — go straight to the handler's own function
+        (`typed`, `pressed`) from the fields they need: python-telegram-bot's parsing of the whole
+        update into objects (the message a button sits under comes with its keyboard) was the
+        biggest part of the event loop's work per update (issue 15).  They are exactly the updates
+        `wire`'s handlers would give to on_text and on_button: the fields are checked as strictly
+        as parsing them would; anything else (commands, edits, staff buttons, photos, anything
+        unusual) is parsed and processed as before (UnreadableUpdate when it cannot be).  An error is handed to the application's error
+        handler with the parsed update, as process_update does; polling (the inbox) takes the
+        ordinary path."""
+        bridge: Bridge | None = self.bot_data.get("bridge")
+        fast = _plain_update(data) if bridge is not None and not bridge.use_inbox else None
+        if fast is None:
+            try:
+                update = Update.de_json(data, self.bot)
+            except Exception as exc:  # noqa: BLE001 - not a Telegram update
+                raise UnreadableUpdate(str(exc)[:200]) from exc
+            return await self.process_update_ok(update)
+        update_id = data["update_id"]
+        bridge.failed.discard(update_id)
+        bridge.settled.discard(update_id)
+        try:
+            if fast[0] == "text":
+                await typed(bridge, *fast[1:])
+            else:
+                await pressed(bridge, *fast[1:])
+        except Exception as exc:  # noqa: BLE001 - as process_update: the error handler answers the user
+            await self.process_error(update=Update.de_json(data, self.bot), error=exc)
+        ok = update_id not in bridge.failed
+        bridge.failed.discard(update_id)
+        bridge.settled.discard(update_id)
+        return ok
+
     async def process_update(self, update: object) -> None:
         bridge: Bridge | None = self.bot_data.get("bridge")
         if bridge is None or not bridge.use_inbox or not isinstance(update, Update):
@@ -481,6 +552,54 @@ class TongzhuApplication(Application):
             except Exception:  # noqa: BLE001 - the row stays; it is processed again (and deduplicated)
                 log.exception("could not update the inbox for update %s", update.update_id)
             bridge.inflight.discard(update.update_id)  # only now: the inbox loop must not take it again
+
+
+def _user(data: Any) -> tuple[int, str] | None:
+    """A Telegram User's id and first name, when it is one (what User.de_json requires)."""
+    if type(data) is not dict:
+        return None
+    user_id, first, is_bot = data.get("id"), data.get("first_name"), data.get("is_bot")
+    if type(user_id) is not int or type(first) is not str or type(is_bot) is not bool:
+        return None
+    return user_id, first
+
+
+def _message_ok(message: Any) -> bool:
+    """The fields Message.de_json requires, of the right types."""
+    if type(message) is not dict:
+        return False
+    chat = message.get("chat")
+    return (type(message.get("message_id")) is int and type(message.get("date")) is int and type(chat) is dict
+            and type(chat.get("id")) is int and type(chat.get("type")) is str)
+
+
+def _plain_update(data: dict[str, Any]) -> tuple | None:
+    """("text", user id, first name, update id, text) for a typed message that is not a command;
+    ("press", user id, first name, update id, query id, data, message id) for a conversation button
+    (not a staff one, "s:") under a message; None for anything else (parsed and dispatched by
+    python-telegram-bot).  Which handler of `wire` takes an update depends on these fields only."""
+    update_id = data.get("update_id")
+    if len(data) != 2 or type(update_id) is not int:
+        return None
+    message = data.get("message")
+    if message is not None:
+        text = message.get("text") if type(message) is dict else None
+        user = _user(message.get("from")) if type(text) is str else None
+        entities = message.get("entities", []) if user is not None else None
+        if (user is None or not text or text.startswith("/") or not _message_ok(message)
+                or type(entities) is not list
+                or any(type(e) is not dict or e.get("type") == "bot_command" for e in entities)):
+            return None
+        return ("text", user[0], user[1], update_id, text)
+    query = data.get("callback_query")
+    if type(query) is not dict:
+        return None
+    user, query_id, action = _user(query.get("from")), query.get("id"), query.get("data")
+    under = query.get("message")
+    if (user is None or type(query_id) is not str or type(action) is not str or action.startswith("s:")
+            or type(query.get("chat_instance")) is not str or not _message_ok(under)):
+        return None
+    return ("press", user[0], user[1], update_id, query_id, action, under["message_id"])
 
 
 class InboxRequest(BaseRequest):

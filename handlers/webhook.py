@@ -29,7 +29,7 @@ from telegram import Update
 
 from settings import get_settings
 from handlers.serving import configure_logging, start_problem
-from handlers.telegram_app import build_application, post_init, stop_tasks
+from handlers.telegram_app import UnreadableUpdate, build_application, post_init, stop_tasks
 
 log = logging.getLogger("tongzhu.webhook")
 PATH = "/telegram"
@@ -83,12 +83,12 @@ def create_app() -> Starlette:
         data = parse_update(body)
         if data is None:
             return PlainTextResponse("bad request: a JSON object with an update_id is expected", status_code=400)
-        try:
-            update = Update.de_json(data, application.bot)
-        except Exception:  # noqa: BLE001 - a malformed update is the sender's fault, not ours
+        try:  # a typed message or a button: straight to its handler (TongzhuApplication.process_json)
+            ok = await application.process_json(data)
+        except UnreadableUpdate:  # a malformed update is the sender's fault, not ours
             log.warning("an update that python-telegram-bot cannot read was refused")
             return PlainTextResponse("bad request: not a Telegram update", status_code=400)
-        if not await application.process_update_ok(update):
+        if not ok:
             return PlainTextResponse("processing failed; send it again", status_code=500)
         return Response(status_code=200)
 
