@@ -181,26 +181,27 @@ def open_questions(state: dict[str, Any], facts: dict[str, Any], result: dict[st
     ranked = []
     waiting = set()  # details whose gate is still to be asked
     closed = set()  # details of a gate that does not apply (its own gate said 不确定)
+    asked = set(state["asked"])
     for order, q in enumerate(QUESTIONS):
-        if q["id"] in GATES and q["id"] not in state["asked"] and _gated_off(q, state["answers"]) \
-                and not q.get("rest_of"):
-            closed |= set(GATES[q["id"]])
-        if q["id"] in state["asked"] or q["id"] in ("region", "safety") or not relevant(q, facts, state["answers"]):
+        qid = q["id"]
+        if qid in GATES and qid not in asked and not q.get("rest_of") and _gated_off(q, state["answers"]):
+            closed |= set(GATES[qid])
+        if qid in asked or qid in ("region", "safety") or qid in closed:
             continue
-        if q["id"] in closed or _too_young(q, facts):
-            continue
-        if q["id"] not in gains and not (q.get("always") and not any(_known(facts, p) for p in q["sets"])):
+        if qid not in gains and not (q.get("always") and not any(_known(facts, p) for p in q["sets"])):
+            continue  # nothing it sets could change the result (checked first: the cheapest)
+        if not relevant(q, facts, state["answers"]) or _too_young(q, facts):
             continue
         if q.get("rest_of"):
             if sum(not _known(facts, p) for p in q["sets"]) < 2:
                 continue  # one left: its own question
-            waiting |= set(GATES[q["id"]])
-        elif q["id"] in GATES:
+            waiting |= set(GATES[qid])
+        elif qid in GATES:
             if any(_known(facts, p) for p in q["sets"]):
                 continue  # partly known: ask its details, not the gate again
-            waiting |= set(GATES[q["id"]])
-        follow_up = bool(q.get("ask_if")) and not q["id"] in _DETAIL
-        follow_up = follow_up or q.get("follows") in state["asked"]  # the other parent right after the first
+            waiting |= set(GATES[qid])
+        follow_up = bool(q.get("ask_if")) and not qid in _DETAIL
+        follow_up = follow_up or q.get("follows") in asked  # the other parent right after the first
         cats, ents = impact(q, missing, categories, gains)
         ranked.append((0, 0, 0, order, q) if follow_up else (1, -cats, -ents, order, q))  # follow-ups in order
     ranked.sort(key=lambda r: r[:4])
