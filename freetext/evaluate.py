@@ -36,8 +36,8 @@ def flatten(facts: dict[str, Any], prefix: str = "") -> set[tuple[str, Any]]:
         path = f"{prefix}{key}"
         if isinstance(value, dict):
             out |= flatten(value, path + ".")
-        elif isinstance(value, list):
-            out |= {(path + "[]", v) for v in value}
+        elif isinstance(value, list):  # an empty list is a fact too ("situations: []": none of them)
+            out |= {(path + "[]", v) for v in value} or {(path + "[]", None)}
         else:
             out.add((path, value))
     return out

@@ -86,6 +86,7 @@ NEGATION = re.compile(r"(没有|没|不是|并非|并没有|并没|未|不)$")
 
 # ----------------------------------------------------------------------------- situations
 
+PRESENT = "present"  # not a situation of facts.md: what "他爸在家" says is `situations: []`
 NUM = r"(?:\d+|[零〇一二两三四五六七八九十]+)"
 DURATION = (r"(?:半年多?|" + NUM + r"年(?:半|多)?(?:零?" + NUM + r"个?多?月)?|" + NUM + r"个?多?月)")
 
@@ -109,6 +110,8 @@ SITUATIONS: list[tuple[str, str, bool]] = [
      r"在(广东|浙江|上海|北京|深圳|广州|东莞|江苏|福建|新疆)[^，。]{0,3}(打工|上班|干活)", "works_away", True),
     (r"重病|癌|白血病|尿毒症|绝症|肿瘤|病重|病得很重|大病|瘫痪在床|瘫在床上", "serious_illness", True),
     (r"没有监护能力|无监护能力|没监护能力", "no_capacity", True),
+    # at home looking after the child: none of the situations (a parent named in this clause only)
+    (r"在家(里)?(带|照顾|管|看)(孩子|娃|小孩|他|她)|在(孩子)?身边|在家(里)?(?=$|了|呢|的|，|。)", PRESENT, False),
     (r"没有抚养能力|无抚养能力|没能力抚养|没有能力抚养", "unable_to_support", True),
 ]
 _DEATH_UNLESS = ("打工", "务工", "外地", "外出", "出去", "出门", "上班", "干活", "挣钱", "回来", "离家", "跟人",
@@ -118,6 +121,7 @@ CONFLICTS = {"deceased": {"incarcerated", "drug_rehab", "restricted", "unreachab
              "unreachable": {"works_away"}}
 DEATH_CAUSE = re.compile(r"车祸|事故|意外|出事|病|癌|白血病|尿毒症|绝症|肿瘤|喝药|农药|自杀|淹|溺水|摔|触电|工伤|矿上|心脏")
 SUPERSEDED = {"deceased": {"serious_illness"}}  # 得癌症走了: the parent died of the illness
+NOT_CARING = re.compile(r"残|病|瘫|干不了|做不了|不能|没法|没办法|管不了|照顾不了|带不了|不管|不会|傻|精神|智力|喝酒|赌")
 
 REMAINING = [
     re.compile(r"(还有|还剩|还要|还得|剩下|剩|还差)(关|坐|蹲|服刑|戒)?(大概|差不多|约)?(" + DURATION + r")"),
@@ -206,6 +210,7 @@ class _Reader:
         self.role_words = sorted(words, key=lambda wr: -len(wr[0]))
         self.facts: dict[str, Any] = {}
         self.parent_situations: dict[str, list[str]] = {FATHER: [], MOTHER: []}
+        self.not_caring: set[str] = set()  # 在家，腿瘸了干不了活: at home, but not that nothing is wrong
         self.subject: str | None = None
         self.previous_clause = ""
 
@@ -301,6 +306,9 @@ class _Reader:
                     touched.append(role)
                 if self.roles(who):
                     taken.append((m.start(), m.end()))
+        trouble = NOT_CARING.search(clause)
+        if trouble:
+            self.not_caring.update(self.roles(self.subject_at(clause, trouble.start(), mentions, carried)))
         # 走了: died or left? death only with its cause in the clause (车祸走了, 得癌症走了, 喝药走了) and
         # no word of leaving, of a parent named here; else nothing is proposed and the question asks
         for m in re.finditer(r"走了", clause):
@@ -529,6 +537,11 @@ class _Reader:
                 if a in sits and clashing & set(sits):
                     sits = []
                     break
+            if PRESENT in sits:  # at home, unless another situation or a trouble was told of this parent
+                sits = [x for x in sits if x != PRESENT]
+                if not sits and role not in self.not_caring:
+                    self.set(f"{role}.situations", [])
+                    continue
             if sits:
                 self.set(f"{role}.situations", sits)
             parent = self.facts.get(role)

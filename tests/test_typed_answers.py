@@ -181,7 +181,10 @@ def test_a_story_telling_a_time_is_taken_as_a_story_not_a_question(story):
 
 def _walk(typed: list[str]) -> dict:
     """A family typing its answers from the start, each at whatever question comes."""
-    state = step(None, Input.typed("/start"), who=WHO).state
+    return _walk_on(step(None, Input.typed("/start"), who=WHO).state, typed)
+
+
+def _walk_on(state: dict, typed: list[str]) -> dict:
     for text in typed:
         state = step(state, Input.typed(text), who=WHO).state
     return state
@@ -216,3 +219,22 @@ def test_poor_but_not_sure_which_status_is_one_answer_not_three_questions():
     facts = facts_of(state)
     assert facts["household"] == {"hardship": True}
     assert state["answers"]["household"]["label"] == "日子很困难，不清楚评没评上"
+
+
+@pytest.mark.parametrize("story,father", [("他妈死了，他爸在家带孩子", []), ("孩子妈妈去世了，他爸在家，腿瘸了干不了活", None)])
+def test_a_father_at_home_in_the_story_is_not_asked_about_again(story, father):
+    """"他爸在家" told with the story: once confirmed, nobody asks what the father's situation is —
+    unless the story also says something is wrong with him (干不了活), when it is asked."""
+    state = _walk(["我是孩子奶奶", "温岭", story])
+    assert state["stage"] == "intake"
+    state = _walk_on(state, ["对"])
+    asked = []
+    while state["stage"] == "questions":
+        asked.append(state["current"])
+        state = step(state, Input.typed("不确定"), who=WHO).state
+    facts = facts_of(state)
+    assert facts["mother"]["situations"] == ["deceased"]
+    if father == []:
+        assert facts["father"]["situations"] == [] and not {"parents", "father"} & set(asked), asked
+    else:
+        assert "father" in asked or "parents" in asked, asked
