@@ -839,7 +839,7 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
 ASKS = re.compile(r"[？?]|[吗嘛]$|什么意思|啥意思|是什么|是啥|怎么(办|申请|弄|算|领|报)|能不能|可不可以|要不要|多少钱|哪里办|去哪")
 
 
-FIRST_PERSON = re.compile(r"跟我|和我|跟着我|我带|我们带|我自己带|我在带|我养|我照顾|我管")
+FIRST_PERSON = re.compile(r"跟我|和我|跟着我|跟到我|我带|我们带|我自己带|我在带|我养|我照顾|我管")
 
 
 def _lives_with_speaker(state: dict[str, Any], text: str) -> str | None:

@@ -116,7 +116,8 @@ def test_a_question_typed_at_a_question_is_answered_never_taken_for_the_answer(q
 
 
 @pytest.mark.parametrize("speaker,typed,living", [("我是孩子奶奶", "跟我", "relatives"), ("外婆", "我带着", "relatives"),
-                                                  ("我是他妈妈", "跟我住", "family"), ("我是孩子爸爸", "我自己带", "family")])
+                                                  ("我是他妈妈", "跟我住", "family"), ("我是孩子爸爸", "我自己带", "family"),
+                                                  ("俺是他奶", "跟我过", "relatives"), ("我是娃儿的嘎嘎", "跟到我住", "relatives")])
 def test_跟我_means_whom_the_speaker_is(speaker, typed, living):
     """A grandmother's "跟我住" is the grandparents, a mother's is the family: never the parents by default."""
     state = step(None, Input.typed("/start"), who=WHO).state
