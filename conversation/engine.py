@@ -343,6 +343,11 @@ def _from_number(state: dict[str, Any], text: str) -> str | None:
 
 
 def _answer_question(state: dict[str, Any], q: dict[str, Any], answer: dict[str, Any], out: Outcome) -> None:
+    told_here = state.pop("clarifying", None)
+    if told_here and told_here["q"] == q["id"]:  # 孩子有自闭症 → "只有①…？": the autism stands too
+        extra = {p: v for p, v in told_here["set"].items() if p not in answer["set"]}
+        if extra:
+            answer = {"label": "；".join([answer["label"], *told_here["lines"]]), "set": {**answer["set"], **extra}}
     if q["id"] in state["answers"]:
         state["previous"][q["id"]] = state["answers"][q["id"]]
     state["answers"][q["id"]] = {**answer, "at": _now()}  # when it was answered: the office's record
@@ -825,6 +830,8 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
         _next(state, out)
         return
     if understood.clarify:
+        if story:  # what the words told of this question's own facts is kept for the answer to come
+            state["clarifying"] = {"q": q["id"], "set": told.flatten(story), "lines": told.describe(story)}
         out.replies.append(clarify_question(state, q, text, understood.clarify))
         return
     if len(text) >= 4 and (story or told.is_question(text)) and _free_text(state, text, out, confident_only=True):
@@ -902,7 +909,11 @@ def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: b
 
 
 def _propose(state: dict[str, Any], facts: dict[str, Any], out: Outcome) -> None:
-    back_to = state["stage"] if state["stage"] != "intake" else state["proposed"]["back_to"]
+    """Facts to confirm; told again before confirming ("孩子九岁", then the parents), one proposal of
+    both: nothing told is lost."""
+    back_to = state["stage"]
+    if state["stage"] == "intake":
+        back_to, facts = state["proposed"]["back_to"], told.merge(state["proposed"]["facts"], facts)
     state["proposed"], state["stage"] = {"facts": facts, "back_to": back_to}, "intake"
     _repeat(state, out)
 

@@ -52,6 +52,19 @@ def describe(facts: dict[str, Any]) -> list[str]:
     return lines
 
 
+def merge(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Two told situations not yet confirmed, as one proposal: the later wins where both speak of
+    the same fact, and a parent whose situation the later one tells is taken whole from it (a
+    term left from the earlier one would not belong to the new situation)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in earlier.items()}
+    for key, value in later.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not (key in PARENTS and "situations" in value):
+            out[key].update(value)
+        else:
+            out[key] = value
+    return out
+
+
 def proposed(text: str) -> dict[str, Any] | None:
     """The facts a told situation states, when there are any and they are valid facts."""
     facts = propose_facts(text)

@@ -239,3 +239,30 @@ def test_a_father_at_home_in_the_story_is_not_asked_about_again(story, father):
         assert facts["father"]["situations"] == [] and not {"parents", "father"} & set(asked), asked
     else:
         assert "father" in asked or "parents" in asked, asked
+
+
+def test_a_second_story_before_the_first_is_confirmed_loses_nothing():
+    """"他爹死了" proposed; before saying 对 she goes on "他娘跑了三年了": one proposal of both."""
+    state = _walk(["我是孩子奶奶", "温岭", "他爹前年病死了"])
+    assert state["stage"] == "intake"
+    state = _walk_on(state, ["他娘跑了三年了，一直联系不上"])
+    assert state["stage"] == "intake"
+    assert state["proposed"]["facts"]["father"]["situations"] == ["deceased"]
+    assert state["proposed"]["facts"]["mother"] == {"situations": ["unreachable"], "unreachable_months": 36}
+    facts = facts_of(_walk_on(state, ["对"]))
+    assert facts["father"]["situations"] == ["deceased"] and facts["mother"]["unreachable_months"] == 36
+
+
+def test_what_a_clarified_answer_told_stands_and_shows_on_the_summary():
+    """"孩子有自闭症，医院确诊了" at the rarer-situations gate → "只有①，还是①②都有？" → 只有①: the
+    autism is kept (not asked again) and the summary says it."""
+    state = _walk(["我是孩子妈妈", "温岭", "没事", "6岁", "孩子有自闭症，医院确诊了"])
+    assert state["current"] == "health" and "health" not in state["answers"]
+    state = _walk_on(state, ["只有1"])
+    assert facts_of(state)["child"]["autism"] is True
+    assert "孤独症" in state["answers"]["health"]["label"]
+    asked = []
+    while state["stage"] == "questions":
+        asked.append(state["current"])
+        state = step(state, Input.typed("不确定"), who=WHO).state
+    assert not {"child_self", "autism", "child_more"} & set(asked), asked
