@@ -836,7 +836,14 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
         return
     if len(text) >= 4 and (story or told.is_question(text)) and _free_text(state, text, out, confident_only=True):
         return  # a story to confirm, or a question's answer and the question again; a stray word: asked again
-    if not out.replies:  # a danger message already answered it; just ask again
+    if len(text) >= 8 and q["kind"] == "choice" and not told.is_question(text):
+        # "他爸妈离婚了都不管他，跟我过": a story this question cannot take. It is kept for the office,
+        # whom the child lives with is taken when it says so plainly, and this question asked again.
+        _keep_story(state, text)
+        living = "living" not in state["answers"] and q["id"] != "living" and _also_living(state, text, out)
+        if not out.replies or living:
+            out.replies.append(Reply("story_kept", {"living": living}))
+    elif not out.replies:  # a danger message already answered it; just ask again
         out.replies.append(Reply(understood.error or "choice_invalid",
                                  {"choices": [c["label"] for c in q.get("choices", [])]}))
     _repeat(state, out)
@@ -865,11 +872,15 @@ def _living_choice(where: str) -> int:
     return next(i for i, c in enumerate(qn.BY_ID["living"]["choices"]) if c["set"].get("child.living") == where)
 
 
-def _also_living(state: dict[str, Any], text: str, out: Outcome) -> None:
-    """The living question answered from the same message, when one of its parts says it plainly."""
+def _also_living(state: dict[str, Any], text: str, out: Outcome) -> str | None:
+    """The living question answered from the same message, when one of its parts says it plainly:
+    the label of the answer taken, or None."""
     where = next(filter(None, map(carer, _clauses(text))), None) or _lives_with_speaker(state, text)
-    if where in ("family", "relatives"):
-        _answer_question(state, qn.BY_ID["living"], qn.choice_answer(qn.BY_ID["living"], _living_choice(where)), out)
+    if where not in ("family", "relatives"):
+        return None
+    answer = qn.choice_answer(qn.BY_ID["living"], _living_choice(where))
+    _answer_question(state, qn.BY_ID["living"], answer, out)
+    return answer["label"]
 
 
 def _place_name(text: str) -> str | None:

@@ -266,3 +266,15 @@ def test_what_a_clarified_answer_told_stands_and_shows_on_the_summary():
         asked.append(state["current"])
         state = step(state, Input.typed("不确定"), who=WHO).state
     assert not {"child_self", "autism", "child_more"} & set(asked), asked
+
+
+def test_a_story_a_question_cannot_take_is_kept_and_whom_the_child_lives_with_taken():
+    """"他爸妈离婚了都不管他，跟我过" at the rarer-situations gate: no "没看懂" — the words are kept for
+    the office, a grandmother's 跟我过 is the living answer, and the gate is asked again."""
+    state = _walk(["奶奶", "杭州", "还好", "七岁半"])
+    assert state["current"] == "health"
+    out = step(state, Input.typed("他爸妈离婚了都不管他，跟我过"), who=WHO)
+    assert [r.template for r in out.replies] == ["story_kept", "question"]
+    assert out.state["current"] == "health" and "health" not in out.state["answers"]
+    assert out.state["answers"]["living"]["set"] == {"child.living": "relatives"}
+    assert out.state["told"][-1]["text"] == "他爸妈离婚了都不管他，跟我过"
