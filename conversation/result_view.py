@@ -266,6 +266,12 @@ def _notes_for(items: list[Any] | None, shown: set[str]) -> list[str]:
                   or set(i["categories"]) & shown])
 
 
+def lives_away(facts: dict[str, Any] | None) -> bool:
+    """The 户口 is elsewhere and the place given is where the child lives: the office there reads the
+    pre-application, and "go to where the 户口 is" could send the family on a long trip."""
+    return (facts or {}).get("child", {}).get("hukou_local") is False
+
+
 def view(result: dict[str, Any], facts: dict[str, Any] | None = None, *, urgent: bool = False) -> dict[str, Any]:
     """Everything the first message shows, within FIRST_MESSAGE_LINES lines."""
     urgent = bool(urgent or result.get("urgent"))
@@ -311,6 +317,7 @@ def view(result: dict[str, Any], facts: dict[str, Any] | None = None, *, urgent:
         "now_more": len(now) - ent_n,
         "later": [e["name"] for e in later],
         "office": office,
+        "away": lives_away(facts),
         "bring": first_documents(result),
         "near": [{"name": n["name"], "reason": first_clause(n["reason"]),
                   "would_change": first_clause(n["would_change"])} for n in near],
@@ -334,7 +341,7 @@ def page(kind: str, result: dict[str, Any], facts: dict[str, Any] | None = None,
                 "time_notes": texts(result.get("time_notes")),
                 "notes": family_notes(result.get("notes", []))}
     if kind == "steps":
-        return {"routes": routes(result), "local": has_local_pack(result)}
+        return {"routes": routes(result), "local": has_local_pack(result), "away": lives_away(facts)}
     if kind == "sources":
         return {"categories": result.get("categories", []), "entitlements": now + later,
                 "possible": result.get("possible_categories", [])}

@@ -229,3 +229,19 @@ def test_a_note_about_a_category_that_is_only_possible_waits_behind_all_help():
     first = render_reply(rv.result_reply(state, result, facts))
     assert "孤儿" in first and note not in first and "注意" not in first
     assert note in render_reply(rv.page_reply("all", state, result, facts))
+
+
+def test_a_child_living_here_with_the_hukou_elsewhere_is_not_sent_to_the_hukou_place():
+    """A migrant family in 重庆 (户口在外地): the office that reads their pre-application is where they
+    live, and 渝民规〔2025〕17号 lifts the 户籍地 limit; "到孩子户籍所在地…申请" could send them on a long
+    trip. The next step says to ask where the child lives."""
+    facts = {"region": "重庆", "child": {"age": 8, "hukou_local": False}, "migrant": True,
+             "household": {"hardship": True}}
+    _, first, _ = first_and_pages(facts)
+    step_line = next(l for l in render_reply(first).split("\n") if l.startswith("下一步"))
+    assert "现在住的地方" in step_line and "户籍所在地" not in step_line, step_line
+    _, _, pages = first_and_pages(facts)
+    assert render_reply(pages["steps"]).startswith("户口在外地的：先问孩子现在住的地方")
+    local = {**facts, "child": {"age": 8, "hukou_local": True}, "migrant": False}
+    _, first, _ = first_and_pages(local)
+    assert "户籍所在地" in next(l for l in render_reply(first).split("\n") if l.startswith("下一步"))
