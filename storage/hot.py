@@ -107,6 +107,13 @@ class Sql:
         return self.p(f"UPDATE outbox SET status = 'sent', done_at = :t{TS if self.pg else ''}, claimed_until = NULL, "
                       f"error = NULL, attempts = attempts + 1 WHERE id IN ({ids})")
 
+    def lock_mark(self, n: int) -> str:
+        """PostgreSQL: the user's lock, then the mark (the one-row CTE is joined before any row changes)."""
+        ids = ", ".join(f":i{i}" for i in range(n))
+        return self.p(f"WITH l AS (SELECT pg_advisory_xact_lock(:lk)) UPDATE outbox SET status = 'sent', "
+                      f"done_at = :t{TS}, claimed_until = NULL, error = NULL, attempts = attempts + 1 "
+                      f"FROM l WHERE id IN ({ids})")
+
 
 @functools.lru_cache(maxsize=8)
 def _sql(dialect_name: str, driver: str, dialect: Any) -> Sql:
@@ -254,15 +261,23 @@ def mark_sent(engine: Engine | Held, *, item_ids: list[int], now: dt.datetime | 
 
 
 def mark_sent_and_look(engine: Engine | Held, *, item_ids: list[int], user_key: str, channel: str) -> bool:
-    """Delivered (one short transaction), then: does `user_key` have messages a sender could take now
-    (what storage/outbox.py `claim` would find)?  The look runs after the commit, in a transaction of
-    its own, so it sees what another worker committed meanwhile — as the claim after the mark did."""
+    """Delivered, then: does `user_key` have messages a sender could take now (what storage/outbox.py
+    `claim` would find)?  One transaction: the mark takes the user's lock first, as an update does
+    (PostgreSQL: one statement, `lock_mark`; SQLite's BEGIN IMMEDIATE is the lock), and the look is the
+    next statement, so it sees everything committed before the lock was granted.  Another worker's
+    update of this user therefore either committed before (its messages, left behind ours, are found
+    here) or comes after and finds ours sent (and sends its own)."""
     sql = sql_of(engine)
-    with engine.connect() as conn:
-        with conn.begin():
-            mark_sent_on(conn, item_ids=item_ids)
-        with conn.begin():
-            return _first(conn, sql.due_for, {"c": channel, "k": user_key, "t": sql.ts(utcnow())}) is not None
+    with engine.begin() as conn:
+        params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
+        now = sql.ts(utcnow())
+        params["t"] = now
+        if sql.pg:
+            params["lk"] = lock_key(user_key)
+            _rowcount(conn, sql.lock_mark(len(item_ids)), params)
+        else:
+            _rowcount(conn, sql.mark_sent(len(item_ids)), params)
+        return _first(conn, sql.due_for, {"c": channel, "k": user_key, "t": now}) is not None
 
 
 class Held:
