@@ -1,5 +1,7 @@
 """Simulated users for the benchmark: each goes through the whole conversation, one update at a time,
-through ``Application.process_update`` — as many users at once as asked.
+as Telegram sends it (JSON): the bot through ``TongzhuApplication.process_json`` (what its webhook
+calls), the echo bot through python-telegram-bot's ``Update.de_json`` and ``process_update`` — as many
+users at once as asked.
 
 The flow (the one of tests/test_telegram_flow.py): /start → 我是孩子的家人 → 温岭 (where the 户口 is) → 安全 →
 9岁 → 父母都去世了 → 不确定 … until the summary → result → 提交预申请 → 同意 →
@@ -33,7 +35,7 @@ def child_id(age: int, seq: int) -> str:
 
 @dataclass
 class Stats:
-    latencies: list[float] = field(default_factory=list)  # seconds per process_update
+    latencies: list[float] = field(default_factory=list)  # seconds per update processed
     kinds: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # user -> [("text"|"press", value)]
 
 

@@ -3,15 +3,17 @@
 Phase 1, the bot: the real Application (handlers.telegram_app.build_application, maintenance off)
 on the offline request layer (bench/layer.py) and a fresh database; a few users warm it up (the
 knowledge base, templates, SQL compilation caches), then ``--users`` users run the whole conversation
-at once, one asyncio task each, every update through ``await app.process_update(...)``.
+at once, one asyncio task each, every update handed over as Telegram's JSON through
+``await app.process_json(...)`` (what the webhook calls; bench/flow.py).
 Phase 2, the echo bot: a bare python-telegram-bot Application (a MessageHandler echoing the text, a
 CallbackQueryHandler answering the query) on the same layer, in the same process, fed the same kinds
-of updates in the same order per user, all users at once.
+of updates in the same order per user, all users at once, each parsed by ``Update.de_json`` and
+processed by ``process_update``.
 
 With ``--think-ms T`` each user pauses 0.5–1.5 × T before every update, as a person reading and
 typing would: the offered load is then users / T, and the latency is that of a bot that keeps up.
 
-Measured: latency of each process_update (p50, p99), throughput (updates / wall time of the phase),
+Measured: latency of each update's processing (p50, p99), throughput (updates / wall time of the phase),
 peak RSS (ru_maxrss), and memory per active conversation: the growth of RSS while every user's
 conversation is in flight (sampled every 10 ms) over its value after the warm-up, divided by the
 number of users.  ``--tracemalloc`` adds a third phase that measures the Python heap's peak growth

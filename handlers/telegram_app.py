@@ -57,7 +57,10 @@ log = logging.getLogger("tongzhu.telegram")
 
 FAMILY_COMMANDS = ["start", "help", "status", "restart", "cancel", "forget", "ask"]
 HTML = ParseMode.HTML.value
-DB_THREADS = 1  # database threads per process (Bridge)
+# database threads per process (Bridge): SQLite has one writer; on PostgreSQL a few threads overlap
+# their round trips to the server (one thread: about 20 % fewer updates per second, no less CPU per
+# update, in the closed-loop benchmark: docs/benchmarks.md)
+DB_THREADS = {"sqlite": 1, "postgresql": 4}
 SECOND_TRY_READ_TIMEOUT = 30.0  # after an unknown outcome, the one more try waits longer for the answer
 
 
@@ -105,12 +108,11 @@ def bot_id_of(token: str) -> int:
 
 class Bridge:
     """What the handlers share: the database engine, the services, one lock per chat, and where the
-    database work runs: one thread (`DB_THREADS`), which keeps its connection between transactions
-    (storage/hot.py Held).  SQLite has one writer anyway, and no thread ever sleeps in its busy
-    handler; on PostgreSQL, threads contending for the GIL with the event loop cost more CPU per
-    update than their overlapping waits saved (issue 15), and several processes (webhook workers)
-    are how it scales.  A chat waiting for its advisory lock, held by another worker for the length
-    of one update, holds this process's database work that long."""
+    database work runs: a few threads of its own (`DB_THREADS`), each keeping its connection between
+    transactions (storage/hot.py Held: no pool checkout, and no pre-ping on PostgreSQL).  SQLite:
+    one thread (one writer anyway, and no thread ever sleeps in its busy handler); PostgreSQL: a few,
+    to overlap the round trips to the server, while several processes (webhook workers) are how it
+    scales past one core."""
 
     def __init__(self, engine: Engine, *, bot_id: int = 0):
         self.engine = engine
@@ -119,8 +121,8 @@ class Bridge:
         self.services = CaseService(engine=engine)
         self.locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self.sqlite = engine is not None and is_sqlite(engine)
-        self.executor = (ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="db")
-                         if engine is not None else None)
+        self.executor = (ThreadPoolExecutor(max_workers=DB_THREADS.get(engine.dialect.name, 4),
+                                            thread_name_prefix="db") if engine is not None else None)
         # each database thread keeps its connection between updates (storage/hot.py Held)
         self.held = hot.Held(engine) if engine is not None else None
         self.use_inbox = False  # long polling: updates go through storage/inbox.py
