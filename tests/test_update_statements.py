@@ -7,8 +7,9 @@ the update and returns the user, the state and whether messages are pending, the
 the reply's INSERT (COMMIT is not a cursor statement), and the UPDATE that marks the reply sent —
 in the next update's transaction, or when the bot is idle (as here, one user) in a short one of its
 own (BEGIN IMMEDIATE + UPDATE).  On PostgreSQL: the lock with the dedupe, the read, the UPDATE, the
-INSERT, the mark (BEGIN is implicit), and one more look for messages another worker queued for the
-chat meanwhile.  Was 11 (SQLite) before issue 15's work on the hot path."""
+INSERT (BEGIN is implicit), then the mark, under the user's lock, and in the same transaction one
+more look for messages another worker queued for the chat meanwhile (storage/hot.py
+`mark_sent_and_look`).  Was 11 (SQLite) before issue 15's work on the hot path."""
 
 from __future__ import annotations
 
