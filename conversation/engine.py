@@ -842,7 +842,8 @@ def _typed_answer(state: dict[str, Any], q: dict[str, Any], text: str, out: Outc
         _keep_story(state, text)
         living = "living" not in state["answers"] and q["id"] != "living" and _also_living(state, text, out)
         if not out.replies or living:
-            out.replies.append(Reply("story_kept", {"living": living}))
+            filable = "region" in state["answers"] and result_view.can_file(result_of(facts_of(state)))
+            out.replies.append(Reply("story_kept", {"living": living, "office": filable}))
     elif not out.replies:  # a danger message already answered it; just ask again
         out.replies.append(Reply(understood.error or "choice_invalid",
                                  {"choices": [c["label"] for c in q.get("choices", [])]}))

@@ -10,6 +10,7 @@ from conftest import REPO
 from conversation import questionnaire as qn
 from conversation.engine import facts_of, new_state, step
 from conversation.model import Input, Who
+from templates import render_reply
 
 TABLE = yaml.safe_load((REPO / "tests" / "typed" / "answers.yaml").read_text(encoding="utf-8"))
 ROWS = [(qid, row[0], row[1], len(row) > 2 and row[2] == "neg") for qid, rows in TABLE.items() for row in rows]
@@ -278,3 +279,8 @@ def test_a_story_a_question_cannot_take_is_kept_and_whom_the_child_lives_with_ta
     assert out.state["current"] == "health" and "health" not in out.state["answers"]
     assert out.state["answers"]["living"]["set"] == {"child.living": "relatives"}
     assert out.state["told"][-1]["text"] == "他爸妈离婚了都不管他，跟我过"
+    kept = render_reply(out.replies[0])
+    assert "办事的人" not in kept, "杭州: no office reads a pre-application, so none is promised"
+    state = _walk(["奶奶", "温岭", "还好", "七岁半"])
+    kept = render_reply(step(state, Input.typed("他爸妈离婚了都不管他，跟我过"), who=WHO).replies[0])
+    assert "提交预申请的话，办事的人能看到" in kept
