@@ -20,8 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .flow import Stats, User
-from .layer import BenchRequest
-from .run import DEFAULT_PG, TOKEN, WARMUP_USERS, database
+from .run import DEFAULT_PG, bot_app, database, warm_up
 
 _profiles: list[tuple[str, cProfile.Profile]] = []
 _lock = threading.Lock()
@@ -42,21 +41,13 @@ def _start_thread_profile() -> None:
 
 
 async def main_async(args) -> None:
-    from handlers.telegram_app import build_application
-    from storage.db import make_engine
-
     with database(args.db, args.pg_url) as url:
-        engine = make_engine(url)
-        request = BenchRequest()
-        app = build_application(token=TOKEN, engine=engine, request=request, maintenance=False)
+        engine, request, app = bot_app(url)
         bridge = app.bot_data["bridge"]
         ids = itertools.count(1)
         try:
             async with app:
-                await app.post_init(app)
-                warm = Stats()
-                await asyncio.gather(*(User(app, request, 9_000_000 + i, ids, warm).conversation(900 + i)
-                                       for i in range(WARMUP_USERS)))
+                await warm_up(app, request, ids)
                 # new database threads, each profiled from its start
                 old = bridge.executor
                 workers = args.db_threads or old._max_workers  # noqa: SLF001

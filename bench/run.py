@@ -118,20 +118,30 @@ def database(kind: str, pg_url: str):
 
 # ------------------------------------------------------------------------------------------ phases
 
-async def bot_phase(db_url: str, users: int, validate: bool, think_ms: float = 0.0) -> tuple[dict, Stats, list[str]]:
+def bot_app(db_url: str, validate: bool = False):
+    """(engine, request, the bot's real Application) over a fresh database, before it starts."""
     from handlers.telegram_app import build_application
     from storage.db import make_engine
 
     engine = make_engine(db_url)
     request = BenchRequest(validate=validate)
-    app = build_application(token=TOKEN, engine=engine, request=request, maintenance=False)
+    return engine, request, build_application(token=TOKEN, engine=engine, request=request, maintenance=False)
+
+
+async def warm_up(app, request: BenchRequest, ids) -> None:
+    """Start the application and let a few families through it (first-use costs left out of the numbers)."""
+    await app.post_init(app)
+    warm = Stats()
+    await asyncio.gather(*(User(app, request, 9_000_000 + i, ids, warm).conversation(900 + i)
+                           for i in range(WARMUP_USERS)))
+
+
+async def bot_phase(db_url: str, users: int, validate: bool, think_ms: float = 0.0) -> tuple[dict, Stats, list[str]]:
+    engine, request, app = bot_app(db_url, validate)
     ids = itertools.count(1)
     try:
         async with app:
-            await app.post_init(app)
-            warm = Stats()
-            await asyncio.gather(*(User(app, request, 9_000_000 + i, ids, warm).conversation(900 + i)
-                                   for i in range(WARMUP_USERS)))
+            await warm_up(app, request, ids)
             gc.collect()
             base = rss_mb()
             stats = Stats()
