@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zhtext.normal import bare, normalise
+from zhtext import numbers
 from zhtext.numbers import parse_age, parse_disability, parse_months
 from zhtext.relations import carer
 from zhtext.yesno import negated, polarity
@@ -169,7 +170,7 @@ def understand(q: dict[str, Any], text: str, *, place: str | None = None, resolv
     if kind == "months":
         months = parse_months(text)
         if months is None and SEVERAL_YEARS.search(t):  # 好几年: at least two years, more than any rule asks
-            return Understood({"label": "好几年（至少2年）", "set": {target: 24}})
+            return Understood({"label": "好几年（至少2年）", "set": {target: numbers.AT_LEAST_SEVERAL_YEARS}})
         return Understood({"label": _months_label(months), "set": {target: months}}) if months is not None \
             else Understood(error="months_invalid")
     if kind in ("disability", "disability_child"):
@@ -186,7 +187,7 @@ def understand(q: dict[str, Any], text: str, *, place: str | None = None, resolv
     raise ValueError(f"questionnaire.yaml: question {q['id']}: unknown kind {kind}")
 
 
-SEVERAL_YEARS = re.compile(r"^(都|已经|有|快)?(好几|好多|很多|这么多|这些|这几|好些|十几|几)年")
+SEVERAL_YEARS = re.compile(r"^(都|已经|有|快)?" + numbers.SEVERAL_YEARS)
 NO_CERTIFICATE = re.compile(r"没(有)?(残疾)?证|没办|还没办|在办|正在办|没领|没去办|没拿到|办不下来|无证")
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from freetext import answer_question, propose_facts
+from freetext import answer_question
+from freetext.intake import read_story
 from policy_kb.loader import load_kb
 from screening.facts import FactsError, parse_facts
 
 GROUPS = ("child", "household", "safety")
+AT_LEAST = "_at_least"  # in a proposal (not a fact): the paths whose number is a lower bound (好几年)
 QUESTION = re.compile(r"[吗嘛么？?]|多少|怎么|什么|哪里|哪儿|哪个|能不能|可不可以|是不是|要不要|有没有|如何|啥|(?<![好十这前])几[个天年月块]")  # 好几年、这几天 tell a time
 
 
@@ -24,6 +26,8 @@ def flatten(facts: dict[str, Any]) -> dict[str, Any]:
     "child.disability": {...}}: the answer form of conversation/questionnaire.py."""
     out: dict[str, Any] = {}
     for key, value in facts.items():
+        if key == AT_LEAST:
+            continue
         if key in GROUPS + PARENTS and isinstance(value, dict):
             for sub, v in value.items():
                 out[f"{key}.{sub}"] = v
@@ -44,8 +48,9 @@ def describe(facts: dict[str, Any]) -> list[str]:
         if "situations" in parent:
             parts.append(words(f"situations", parent["situations"], True))
         for key in ("remaining_months", "unreachable_months", "disability"):
-            if key in parent:
-                parts.append(words(key, parent[key], True))
+            if key in parent:  # 好几年: "已失联好几年（按至少24个月算）", as she said it
+                bound = f"{role}.{key}" in facts.get(AT_LEAST, [])
+                parts.append(words(key + (".at_least" if bound else ""), parent[key], True))
         lines.append(f"{words.role(role)}：{'，'.join(parts)}")
     for path, value in flatten({k: v for k, v in facts.items() if k not in PARENTS}).items():
         lines.append(words(path, value, False))
@@ -60,14 +65,21 @@ def merge(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
     for key, value in later.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict) and not (key in PARENTS and "situations" in value):
             out[key].update(value)
-        else:
+        elif key != AT_LEAST:
             out[key] = value
-    return out
+    bounds = {p for p in earlier.get(AT_LEAST, []) if _has(out, p) and not _has(later, p)} | set(later.get(AT_LEAST, []))
+    out.pop(AT_LEAST, None)
+    return {**out, AT_LEAST: sorted(bounds)} if bounds else out
+
+
+def _has(facts: dict[str, Any], path: str) -> bool:
+    head, _, tail = path.partition(".")
+    return isinstance(facts.get(head), dict) and tail in facts[head]
 
 
 def proposed(text: str) -> dict[str, Any] | None:
     """The facts a told situation states, when there are any and they are valid facts."""
-    facts = propose_facts(text)
+    facts, bounds = read_story(text)
     rest = {k: v for k, v in facts.items() if k != "region" and not (k == "child" and set(v) == {"hukou_local"})}
     if not rest:  # only where the 户口 is ("户口在通化"): a place answer, not a story
         return None
@@ -75,7 +87,7 @@ def proposed(text: str) -> dict[str, Any] | None:
         parse_facts({"region": "-", **facts})
     except FactsError:
         return None
-    return facts
+    return {**facts, AT_LEAST: sorted(bounds)} if bounds else facts
 
 
 def answers(text: str, region: str | None) -> dict[str, Any]:

@@ -37,7 +37,8 @@ import unicodedata
 from typing import Any
 
 from zhtext.danger import detect_danger_kinds
-from zhtext.numbers import chinese_number, parse_age, parse_disability, parse_months
+from zhtext.numbers import (AT_LEAST_SEVERAL_YEARS, SEVERAL_YEARS, chinese_number, parse_age, parse_disability,
+                            parse_months)
 from zhtext.places import find_place
 
 # ----------------------------------------------------------------------------- people
@@ -132,6 +133,14 @@ SENTENCE_MINUS_SERVED = re.compile(
     r"判(了)?(" + DURATION + r")[^。]{0,12}?(已经|都)?(关|坐|蹲|服刑|服|待)了(" + DURATION + r")")
 JUST_SENTENCED = re.compile(r"刚(刚)?(进去|判|关进去)[^。]{0,8}?判(了)?(" + DURATION + r")|判(了)?(" + DURATION +
                             r")[^。]{0,6}?刚(刚)?(进去|关进去)")
+# "还有好几年才出来" / "跑了好几年了": at least two years (zhtext.numbers.SEVERAL_YEARS), noted as a lower bound
+REMAINING_SEVERAL = re.compile(r"(还有|还剩|还要|还得|剩下|剩)(关|坐|蹲|服刑|戒)?" + SEVERAL_YEARS + r"|" + SEVERAL_YEARS
+                               + r"(以)?后(才|就)?(能)?(出来|放出来|刑满)")
+UNREACHABLE_SEVERAL = re.compile(
+    r"(失联|联系不上|联系不到|跑了|走了|出走|没有?消息|没有?音讯|没有?联系|没回来|不知去向)(了)?(已经|都|有)?" + SEVERAL_YEARS
+    + r"|" + SEVERAL_YEARS + r"(了)?(多)?(都)?((没有?|不)(联系|消息|音讯|回来|回家|见过|露面)|联系不上|联系不到|找不到)|"
+    + SEVERAL_YEARS
+    + r"前(就)?(跑|走|离家|失联|出走)")
 UNREACHABLE_MONTHS = [
     re.compile(r"(失联|联系不上|联系不到|跑了|没有?消息|没有?音讯|没有?联系|没回来|不知去向|出走)(了)?(已经|都|有)?(" +
                DURATION + r")"),
@@ -210,6 +219,7 @@ class _Reader:
             words += [(w, CHILD) for w in _GRAND_CHILD_WORDS]
         self.role_words = sorted(words, key=lambda wr: -len(wr[0]))
         self.facts: dict[str, Any] = {}
+        self.at_least: set[str] = set()  # paths whose number is a lower bound (好几年: at least 24 months)
         self.parent_situations: dict[str, list[str]] = {FATHER: [], MOTHER: []}
         self.not_caring: set[str] = set()  # 在家，腿瘸了干不了活: at home, but not that nothing is wrong
         self.subject: str | None = None
@@ -361,6 +371,10 @@ class _Reader:
         if months is not None and len(jailed) >= 1 and not _approximate(clause):
             for role in jailed:
                 self.set(f"{role}.remaining_months", months)
+        elif months is None and jailed and REMAINING_SEVERAL.search(clause):
+            for role in jailed:
+                self.set(f"{role}.remaining_months", AT_LEAST_SEVERAL_YEARS)
+                self.at_least.add(f"{role}.remaining_months")
         lost = [r for r in (self.roles(who) or candidates) if "unreachable" in self.parent_situations[r]]
         if not lost:
             return
@@ -373,6 +387,11 @@ class _Reader:
                     for role in lost:
                         self.set(f"{role}.unreachable_months", value)
                 break
+        else:
+            if UNREACHABLE_SEVERAL.search(clause):
+                for role in lost:
+                    self.set(f"{role}.unreachable_months", AT_LEAST_SEVERAL_YEARS)
+                    self.at_least.add(f"{role}.unreachable_months")
 
     def child_clause(self, mentions, carried: str | None) -> bool:
         """The clause speaks of the child: the child named, or nobody named after the child."""
@@ -573,6 +592,19 @@ def _approximate(clause: str) -> bool:
 def propose_facts(text: str) -> dict[str, Any]:
     """The facts `text` clearly supports, as a nested dict in the shape of facts.md (only keys the
     text supports; no region unless a place is named)."""
+    return read_story(text)[0]
+
+
+def read_story(text: str) -> tuple[dict[str, Any], set[str]]:
+    """(the facts `text` clearly supports, the paths among them whose number is a lower bound:
+    "跑了好几年" is at least 24 months, and is said so to the family)."""
     if not text or not text.strip():
-        return {}
-    return _Reader(text).read()
+        return {}, set()
+    reader = _Reader(text)
+    facts = reader.read()
+    return facts, {p for p in reader.at_least if _has(facts, p)}
+
+
+def _has(facts: dict[str, Any], path: str) -> bool:
+    head, _, tail = path.partition(".")
+    return tail in facts.get(head, {})

@@ -284,3 +284,33 @@ def test_a_story_a_question_cannot_take_is_kept_and_whom_the_child_lives_with_ta
     state = _walk(["奶奶", "温岭", "还好", "七岁半"])
     kept = render_reply(step(state, Input.typed("他爸妈离婚了都不管他，跟我过"), who=WHO).replies[0])
     assert "提交预申请的话，办事的人能看到" in kept
+
+
+def test_好几年_in_a_story_is_at_least_two_years_said_so_and_not_asked_again():
+    """"他妈跑了好几年了": the months are at least 24 (more than any rule asks), the proposal says
+    so in her words, and "母亲联系不上多久了？" is not asked after 对."""
+    state = _walk(["我是孩子奶奶", "温岭", "安全的", "9岁", "他爸坐牢了，还要关好几年，他妈跑了好几年了"])
+    assert state["stage"] == "intake"
+    out = step(state, Input.typed("不确定"), who=WHO)  # anything but 对 shows the proposal again
+    lines = "\n".join(render_reply(r) for r in out.replies if r.template == "intake_confirm")
+    assert "已失联好几年（按至少24个月算）" in lines and "还要好几年（按至少24个月算）" in lines, lines
+    state = _walk_on(state, ["对"])
+    facts = facts_of(state)
+    assert facts["mother"]["unreachable_months"] == 24 and facts["father"]["remaining_months"] == 24
+    assert "好几年" in state["answers"]["intake"]["label"]
+    asked = []
+    while state["stage"] == "questions":
+        asked.append(state["current"])
+        state = step(state, Input.typed("不确定"), who=WHO).state
+    assert not {"mother_unreachable", "father_remaining"} & set(asked), asked
+
+
+def test_a_lower_bound_survives_a_merge_only_while_its_number_does():
+    from conversation import told
+
+    first = told.proposed("他妈跑了好几年了")
+    assert first[told.AT_LEAST] == ["mother.unreachable_months"]
+    kept = told.merge(first, told.proposed("孩子跟奶奶住"))
+    assert kept[told.AT_LEAST] == ["mother.unreachable_months"] and kept["mother"]["unreachable_months"] == 24
+    replaced = told.merge(first, told.proposed("他妈去年病死了"))
+    assert told.AT_LEAST not in replaced and replaced["mother"] == {"situations": ["deceased"]}

@@ -14,6 +14,10 @@ KINDS = ("视力", "听力", "言语", "肢体", "智力", "精神", "多重")
 NUM = r"(?:\d+|[零〇一二两俩三四五六七八九十]+)"
 _NUM = r"(\d+|[零〇一二两俩三四五六七八九十]+)"
 DURATION = (r"(?:半年多?|" + NUM + r"年(?:半|多)?(?:零?" + NUM + r"个?多?月)?|" + NUM + r"个?多?月)")
+# 好几年 / 这几年 / 十几年: how many is not said, but at least two years — more than any rule of the
+# packs asks (6 or 12 months), so a lower bound of 24 months decides as the real number would
+SEVERAL_YEARS = r"(?:好几|好多|很多|这么多|这些|这几|好些|十几|几)年"
+AT_LEAST_SEVERAL_YEARS = 24
 _LEAD = re.compile(r"^(我|俺|我们|俺们)?(家)?(的)?(孩子|娃娃|娃儿|娃|小孩|孙子|孙女|外孙女|外孙|儿子|女儿|闺女|宝宝|他|她)?"
                    r"(今年|现在|目前|已经|才|刚|刚刚|大概|差不多|应该|大约|有)*(满)?")
 _TAIL = re.compile(r"(了|啦|的|吧|呢|啊|呀|左右|上下)+$")
