@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from freetext import answer_question
-from freetext.intake import read_story
+from freetext import answer_question, read_story
 from policy_kb.loader import load_kb
 from screening.facts import FactsError, parse_facts
 

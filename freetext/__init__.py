@@ -2,6 +2,7 @@
 
     from freetext import answer_question   # questions → at most three sourced answers
     from freetext import propose_facts     # a told situation → proposed facts (facts.md)
+    from freetext import read_story        # the same, with the numbers that are lower bounds (好几年)
     from freetext import detect_danger     # danger words anywhere → the safety response
 
 The words themselves (numbers, durations, negation, relations, danger words, places) are read by
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["answer_question", "detect_danger", "propose_facts"]
-_WHERE = {"answer_question": "freetext.matcher", "propose_facts": "freetext.intake", "detect_danger": "zhtext.danger"}
+__all__ = ["answer_question", "detect_danger", "propose_facts", "read_story"]
+_WHERE = {"answer_question": "freetext.matcher", "propose_facts": "freetext.intake", "read_story": "freetext.intake",
+          "detect_danger": "zhtext.danger"}
 
 
 def __getattr__(name: str) -> Any:
