@@ -125,29 +125,24 @@ DEATH_CAUSE = re.compile(r"车祸|事故|意外|出事|病|癌|白血病|尿毒�
 SUPERSEDED = {"deceased": {"serious_illness"}}  # 得癌症走了: the parent died of the illness
 NOT_CARING = re.compile(r"残|病|瘫|干不了|做不了|不能|没法|没办法|管不了|照顾不了|带不了|不管|不会|傻|精神|智力|喝酒|赌")
 
+# a time span as told: a duration ("三年半"), or 好几年 — at least two years (zhtext.numbers.SEVERAL_YEARS),
+# more than any rule asks, taken as that lower bound and said so to the family (`_span_months`)
+SPAN = "(?:" + DURATION + "|" + SEVERAL_YEARS + ")"
 REMAINING = [
-    re.compile(r"(还有|还剩|还要|还得|剩下|剩|还差)(关|坐|蹲|服刑|戒)?(大概|差不多|约)?(" + DURATION + r")"),
-    re.compile(r"(" + DURATION + r")(以)?后(才|就)?(能)?(出来|放出来|刑满)"),
+    re.compile(r"(还有|还剩|还要|还得|剩下|剩|还差)(关|坐|蹲|服刑|戒)?(大概|差不多|约)?(" + SPAN + r")"),
+    re.compile(r"(" + SPAN + r")(以)?后(才|就)?(能)?(出来|放出来|刑满)"),
 ]
 SENTENCE_MINUS_SERVED = re.compile(
     r"判(了)?(" + DURATION + r")[^。]{0,12}?(已经|都)?(关|坐|蹲|服刑|服|待)了(" + DURATION + r")")
 JUST_SENTENCED = re.compile(r"刚(刚)?(进去|判|关进去)[^。]{0,8}?判(了)?(" + DURATION + r")|判(了)?(" + DURATION +
                             r")[^。]{0,6}?刚(刚)?(进去|关进去)")
-# "还有好几年才出来" / "跑了好几年了": at least two years (zhtext.numbers.SEVERAL_YEARS), noted as a lower bound
-REMAINING_SEVERAL = re.compile(r"(还有|还剩|还要|还得|剩下|剩)(关|坐|蹲|服刑|戒)?" + SEVERAL_YEARS + r"|" + SEVERAL_YEARS
-                               + r"(以)?后(才|就)?(能)?(出来|放出来|刑满)")
-UNREACHABLE_SEVERAL = re.compile(
-    r"(失联|联系不上|联系不到|跑了|走了|出走|没有?消息|没有?音讯|没有?联系|没回来|不知去向)(了)?(已经|都|有)?" + SEVERAL_YEARS
-    + r"|" + SEVERAL_YEARS + r"(了)?(多)?(都)?((没有?|不)(联系|消息|音讯|回来|回家|见过|露面)|联系不上|联系不到|找不到)|"
-    + SEVERAL_YEARS
-    + r"前(就)?(跑|走|离家|失联|出走)")
 UNREACHABLE_MONTHS = [
-    re.compile(r"(失联|联系不上|联系不到|跑了|没有?消息|没有?音讯|没有?联系|没回来|不知去向|出走)(了)?(已经|都|有)?(" +
-               DURATION + r")"),
-    re.compile(r"(已经|都|有)?(" + DURATION + r")(了)?(多)?(都)?(没有?|不)(联系|消息|音讯|回来|回家|见过|露面)"),
-    re.compile(r"(" + DURATION + r")前(就)?(跑|走|离家|失联|出走)"),
-    re.compile(r"(联系不上|失联)[^，。]{0,4}?(已经|都|有)(" + DURATION + r")"),
-    re.compile(r"(已经|都|有)(" + DURATION + r")(多)?(了)?$"),
+    re.compile(r"(失联|联系不上|联系不到|跑了|走了|没有?消息|没有?音讯|没有?联系|没回来|不知去向|出走)(了)?(已经|都|有)?(" +
+               SPAN + r")"),
+    re.compile(r"(已经|都|有)?(" + SPAN + r")(了)?(多)?(都)?((没有?|不)(联系|消息|音讯|回来|回家|见过|露面)|联系不上|联系不到|找不到)"),
+    re.compile(r"(" + SPAN + r")前(就)?(跑|走|离家|失联|出走)"),
+    re.compile(r"(联系不上|失联)[^，。]{0,4}?(已经|都|有)(" + SPAN + r")"),
+    re.compile(r"(已经|都|有)(" + SPAN + r")(多)?(了)?$"),
 ]
 
 # ----------------------------------------------------------------------------- child, household, place
@@ -261,6 +256,10 @@ class _Reader:
             cur = cur.setdefault(part, {})
         cur[parts[-1]] = value
 
+    def set_months(self, path: str, months: int, at_least: bool) -> None:
+        self.set(path, months)
+        (self.at_least.add if at_least else self.at_least.discard)(path)
+
     def roles(self, who: str | None) -> list[str]:
         if who == BOTH:
             return [FATHER, MOTHER]
@@ -359,39 +358,30 @@ class _Reader:
             total, served = parse_months(_months_text(m.group(2))), parse_months(_months_text(m.group(5)))
             if total is not None and served is not None and total > served:
                 months = total - served
+        at_least = False
         for regex in REMAINING:
             m2 = regex.search(clause)
             if m2 and months is None:
-                dur = next(g for g in m2.groups() if g and re.fullmatch(DURATION, g))
-                months = parse_months(_months_text(dur))
+                months, at_least = _span_months(next(g for g in m2.groups() if g and re.fullmatch(SPAN, g)))
         m3 = JUST_SENTENCED.search(clause)
         if m3 and months is None:
             dur = next(g for g in m3.groups() if g and re.fullmatch(DURATION, g))
             months = parse_months(_months_text(dur))
         if months is not None and len(jailed) >= 1 and not _approximate(clause):
             for role in jailed:
-                self.set(f"{role}.remaining_months", months)
-        elif months is None and jailed and REMAINING_SEVERAL.search(clause):
-            for role in jailed:
-                self.set(f"{role}.remaining_months", AT_LEAST_SEVERAL_YEARS)
-                self.at_least.add(f"{role}.remaining_months")
+                self.set_months(f"{role}.remaining_months", months, at_least)
         lost = [r for r in (self.roles(who) or candidates) if "unreachable" in self.parent_situations[r]]
         if not lost:
             return
         for regex in UNREACHABLE_MONTHS:
             m4 = regex.search(clause)
             if m4:
-                dur = next((g for g in m4.groups() if g and re.fullmatch(DURATION, g)), None)
-                value = parse_months(_months_text(dur)) if dur else None
+                dur = next((g for g in m4.groups() if g and re.fullmatch(SPAN, g)), None)
+                value, at_least = _span_months(dur) if dur else (None, False)
                 if value is not None and not _approximate(clause):
                     for role in lost:
-                        self.set(f"{role}.unreachable_months", value)
+                        self.set_months(f"{role}.unreachable_months", value, at_least)
                 break
-        else:
-            if UNREACHABLE_SEVERAL.search(clause):
-                for role in lost:
-                    self.set(f"{role}.unreachable_months", AT_LEAST_SEVERAL_YEARS)
-                    self.at_least.add(f"{role}.unreachable_months")
 
     def child_clause(self, mentions, carried: str | None) -> bool:
         """The clause speaks of the child: the child named, or nobody named after the child."""
@@ -582,6 +572,13 @@ class _Reader:
 def _months_text(duration: str) -> str:
     """parse_months does not read "三个多月": a month count "多" is left out (floor)."""
     return duration.replace("个多月", "个月").replace("多月", "月")
+
+
+def _span_months(span: str) -> tuple[int | None, bool]:
+    """(months, whether they are a lower bound) of a SPAN: "三年" (36, False), "好几年" (24, True)."""
+    if re.fullmatch(SEVERAL_YEARS, span):
+        return AT_LEAST_SEVERAL_YEARS, True
+    return parse_months(_months_text(span)), False
 
 
 def _approximate(clause: str) -> bool:
