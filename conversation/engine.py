@@ -26,7 +26,6 @@ from conversation import result_view, told
 from conversation import answers as typed_answers
 from conversation.idcard import age_on, check_id, mask_id, mask_phone
 from conversation.model import Button, Input, Notice, Reply, Who, rows
-from datafile import read_yaml
 from policy_kb.loader import load_kb
 from policy_kb.places import place_index
 from screening.engine import screen
@@ -39,7 +38,7 @@ from zhtext.places import place_phrase, resolve_place
 from zhtext.relations import carer, home_of, relation
 from zhtext.yesno import polarity
 
-FILING = read_yaml(qn.QUESTIONNAIRE)["filing"]
+FILING = qn.FILING
 FILING_BY_ID = {f["id"]: f for f in FILING}
 BACK_WORDS = ("返回", "上一步", "back", "/back")
 RESTART_WORDS = ("/restart", "重新开始")

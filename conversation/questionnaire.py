@@ -27,9 +27,12 @@ KINDS = ("place", "choice", "age", "months", "disability", "disability_child")
 
 def load_questions(path: Path = QUESTIONNAIRE) -> list[dict[str, Any]]:
     """The questions, checked on load: a mistake names the question and the key."""
-    questions = read_yaml(path)["questions"]
+    return checked(read_yaml(path)["questions"], path.name)
+
+
+def checked(questions: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     for i, q in enumerate(questions):
-        where = f"{path.name}: questions[{i}] ({q.get('id', '?')})"
+        where = f"{name}: questions[{i}] ({q.get('id', '?')})"
         for key in REQUIRED:
             if not q.get(key):
                 raise ValueError(f"{where}: missing '{key}'")
@@ -47,7 +50,9 @@ def load_questions(path: Path = QUESTIONNAIRE) -> list[dict[str, Any]]:
     return questions
 
 
-QUESTIONS = load_questions()
+_DATA = read_yaml(QUESTIONNAIRE)  # read once: the questions, and the identity fields of filing
+QUESTIONS = checked(_DATA["questions"], QUESTIONNAIRE.name)
+FILING = _DATA["filing"]
 BY_ID = {q["id"]: q for q in QUESTIONS}
 
 

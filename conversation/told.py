@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from conversation.questionnaire import get_fact
 from freetext import answer_question, read_story
 from policy_kb.loader import load_kb
 from screening.facts import FactsError, parse_facts
 
 GROUPS = ("child", "household", "safety")
 AT_LEAST = "_at_least"  # in a proposal (not a fact): the paths whose number is a lower bound (好几年)
+_NONE = object()
 QUESTION = re.compile(r"[吗嘛么？?]|多少|怎么|什么|哪里|哪儿|哪个|能不能|可不可以|是不是|要不要|有没有|如何|啥|(?<![好十这前])几[个天年月块]")  # 好几年、这几天 tell a time
 
 
@@ -66,14 +68,11 @@ def merge(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
             out[key].update(value)
         elif key != AT_LEAST:
             out[key] = value
-    bounds = {p for p in earlier.get(AT_LEAST, []) if _has(out, p) and not _has(later, p)} | set(later.get(AT_LEAST, []))
+    bounds = {p for p in earlier.get(AT_LEAST, [])
+              if get_fact(out, p, _NONE) is not _NONE and get_fact(later, p, _NONE) is _NONE}
+    bounds |= set(later.get(AT_LEAST, []))
     out.pop(AT_LEAST, None)
     return {**out, AT_LEAST: sorted(bounds)} if bounds else out
-
-
-def _has(facts: dict[str, Any], path: str) -> bool:
-    head, _, tail = path.partition(".")
-    return isinstance(facts.get(head), dict) and tail in facts[head]
 
 
 def proposed(text: str) -> dict[str, Any] | None:
