@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zhtext.normal import bare, normalise
-from zhtext import numbers
-from zhtext.numbers import parse_age, parse_disability, parse_months
+from zhtext.numbers import AT_LEAST_SEVERAL_YEARS, SEVERAL_YEARS, parse_age, parse_disability, parse_months
 from zhtext.relations import carer
 from zhtext.yesno import negated, polarity
 
@@ -169,8 +168,8 @@ def understand(q: dict[str, Any], text: str, *, place: str | None = None, resolv
             else Understood(error="age_invalid")
     if kind == "months":
         months = parse_months(text)
-        if months is None and SEVERAL_YEARS.search(t):  # 好几年: at least two years, more than any rule asks
-            return Understood({"label": "好几年（至少2年）", "set": {target: numbers.AT_LEAST_SEVERAL_YEARS}})
+        if months is None and SEVERAL_YEARS_SAID.search(t):  # 好几年: at least two years, more than any rule asks
+            return Understood({"label": "好几年（至少2年）", "set": {target: AT_LEAST_SEVERAL_YEARS}})
         return Understood({"label": _months_label(months), "set": {target: months}}) if months is not None \
             else Understood(error="months_invalid")
     if kind in ("disability", "disability_child"):
@@ -187,7 +186,7 @@ def understand(q: dict[str, Any], text: str, *, place: str | None = None, resolv
     raise ValueError(f"questionnaire.yaml: question {q['id']}: unknown kind {kind}")
 
 
-SEVERAL_YEARS = re.compile(r"^(都|已经|有|快)?" + numbers.SEVERAL_YEARS)
+SEVERAL_YEARS_SAID = re.compile(r"^(都|已经|有|快)?" + SEVERAL_YEARS)
 NO_CERTIFICATE = re.compile(r"没(有)?(残疾)?证|没办|还没办|在办|正在办|没领|没去办|没拿到|办不下来|无证")
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from datafile import read_yaml
 
-
 DANGER_FILE = Path(__file__).resolve().parent / "danger.yaml"  # zhtext/danger.yaml
 MASK = "\u3000"  # a character no pattern contains; normalised text has no spaces left
 
