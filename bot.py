@@ -236,17 +236,14 @@ def cmd_staff_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from sqlmodel import Session
-
     from casework.export import export_docx, export_xlsx
-    from casework.service import lineage
     from policy_kb.loader import load_kb
     from policy_kb.places import place_index
-    from storage.db import make_engine
+    from storage.db import make_engine, reading
 
     engine = make_engine()
     out = Path(args.out)
-    with Session(engine) as session:
+    with reading(engine) as session:
         if args.format == "docx":
             if not args.case:
                 print("--format docx needs --case REF", file=sys.stderr)

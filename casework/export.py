@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from collections.abc import Iterator
 from copy import copy
 from functools import lru_cache
@@ -191,6 +192,15 @@ def export_xlsx(session: Session, *, region_lineage: list[str] | None, out: Path
     return n
 
 
+def xlsx_bytes(session: Session, *, region_lineage: list[str] | None, only=None) -> bytes:  # noqa: ANN001
+    """export_xlsx as the bytes of the file (the desk's download, the Telegram desk's /export).
+    Give it a `storage.db.reading` session: it reads every case of the place."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cases.xlsx"
+        export_xlsx(session, region_lineage=region_lineage, out=out, only=only)
+        return out.read_bytes()
+
+
 # ---------------------------------------------------------------- DOCX
 
 def _source_text(source: dict[str, Any] | None, fallback: str = "") -> str:
@@ -268,4 +278,4 @@ def export_docx(session: Session, *, reference: str, out: Path) -> Path:
     return out
 
 
-__all__ = ["export_xlsx", "export_docx", "registration_context", "template_path", "XLSX_HEADERS"]
+__all__ = ["export_xlsx", "xlsx_bytes", "export_docx", "registration_context", "template_path", "XLSX_HEADERS"]

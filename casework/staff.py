@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -22,7 +20,7 @@ from conversation.model import Button, Notice, Reply, rows
 from storage import outbox, repo
 from storage.hygiene import clean_text
 from templates import label, words
-from storage.db import lock_user
+from storage.db import lock_user, reading
 from storage.models import Child, PreApplication, Role, Status, User
 
 COMMANDS = ["queue", "case", "note", "refuse", "export"]
@@ -32,8 +30,11 @@ REF = re.compile(r"TZ\d{8}-[0-9A-F]{6}")
 
 @dataclass
 class Document:
+    """A file for the staff member.  An export is made after the command's transaction committed, in
+    a reading session (storage/db.py `reading`), so it never holds SQLite's write lock."""
     filename: str
-    content: bytes
+    make: Callable[[Session], bytes]
+    content: bytes = b""
 
 
 @dataclass
@@ -66,7 +67,10 @@ def handle(*, engine: Engine, user_key: str, text: str | None, action: str | Non
             desk.command(text or "")
         outbox.add_outcome(session, user_key=user_key, replies=desk.out.replies, notices=desk.out.notices,
                            edit_of=edit_of, queued=queued)
-        return desk.out
+    for doc in desk.out.documents:
+        with reading(engine) as session:
+            doc.content = doc.make(session)
+    return desk.out
 
 
 class Desk:
@@ -204,15 +208,12 @@ class Desk:
         self.out.notices.extend(notices)
 
     def export(self) -> None:
-        from casework.export import export_xlsx
+        from casework.export import xlsx_bytes
 
         region = None if self.user.role == Role.admin else [self.user.region or ""]
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "cases.xlsx"
-            export_xlsx(self.s, region_lineage=region, out=path)
-            content = path.read_bytes()
         repo.audit(self.s, user_key=self.user.user_key, action="export", detail=f"region={region}")
-        self.out.documents.append(Document(label("export_filename"), content))
+        self.out.documents.append(Document(label("export_filename"),
+                                           lambda session: xlsx_bytes(session, region_lineage=region)))
 
     # -- helpers
 

@@ -40,6 +40,7 @@ from desk import accounts, auth, queries
 from desk.notify import queue_notices
 from settings import get_settings
 from storage import repo
+from storage.db import reading
 from storage.models import (CaseNote, Child, Family, PreApplication, Role, StaffSession, Status, StatusChange,
                             User)
 from templates import TEMPLATES
@@ -82,6 +83,14 @@ def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 
 
 @dataclasses.dataclass
+class AfterCommit:
+    """A page's response made after its transaction (the checks and the audit row) committed, in a
+    reading session (storage/db.py `reading`): a long read, the XLSX of every case, that must not
+    hold SQLite's write lock while it runs."""
+    make: Callable[[Session], Response]
+
+
+@dataclasses.dataclass
 class Ctx:
     request: Request
     s: Session
@@ -101,9 +110,13 @@ def create_desk_app(*, engine: Engine) -> Starlette:
     per_minute = get_settings().desk_login_per_minute
     limiter = RateLimiter(per_minute=per_minute, burst=per_minute)  # sign-in attempts per address
 
-    def db_call(fn: Callable[[Session], Response]) -> Response:
+    def db_call(fn: Callable[[Session], Response | AfterCommit]) -> Response:
         with Session(engine) as s, s.begin():
-            return fn(s)
+            response = fn(s)
+        if isinstance(response, AfterCommit):
+            with reading(engine) as s:
+                return response.make(s)
+        return response
 
     async def read_form(request: Request) -> FormData | Response:
         try:
@@ -389,13 +402,16 @@ def create_desk_app(*, engine: Engine) -> Starlette:
         return _download(content, f"{case.reference}.docx",
                          "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
-    def export(ctx: Ctx) -> Response:
-        from desk.exports import xlsx_of
+    def export(ctx: Ctx) -> AfterCommit:
+        """The list as XLSX, as filtered on the desk (the same columns as `bot.py export`)."""
+        from casework.export import xlsx_bytes
 
         f = queries.Filters.from_query(ctx.request.query_params)
         repo.audit(ctx.s, user_key=ctx.user.user_key, action="export", detail=f"{f.query()}"[:500])
-        return _download(xlsx_of(ctx.s, queries.filtered_ids(prefixes=scope_prefixes(ctx.user), f=f)), f"预申请-{dt.datetime.now(BEIJING):%Y%m%d-%H%M}.xlsx",
-                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        only = queries.filtered_ids(prefixes=scope_prefixes(ctx.user), f=f)
+        name = f"预申请-{dt.datetime.now(BEIJING):%Y%m%d-%H%M}.xlsx"
+        return AfterCommit(lambda s: _download(xlsx_bytes(s, region_lineage=None, only=only), name,
+                                               "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
 
     # ------------------------------------------------------------ dashboard, account, admin
 

@@ -2,12 +2,15 @@
 
 Every update runs in one transaction that first takes the user's lock: on PostgreSQL a
 transaction-scoped advisory lock on the user key (so two workers never handle one chat at once),
-on SQLite `BEGIN IMMEDIATE` (SQLite has one writer at a time anyway).
+on SQLite `BEGIN IMMEDIATE` (SQLite has one writer at a time anyway).  A long read that writes
+nothing (an export) takes `reading(engine)` instead, which never holds the write lock.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -45,7 +48,11 @@ def make_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
         def _begin(conn):  # noqa: ANN001
             # on the DBAPI cursor (storage/hot.py `_execute`: listeners see it, errors are SQLAlchemy's),
             # not through exec_driver_sql's result objects: every transaction pays this
-            hot.done(conn, hot.execute(conn, "BEGIN IMMEDIATE", ()))
+            if conn.get_execution_options().get(_READING):
+                hot.done(conn, hot.execute(conn, "PRAGMA query_only = ON", ()))
+                hot.done(conn, hot.execute(conn, "BEGIN", ()))  # deferred: a snapshot, no write lock
+            else:
+                hot.done(conn, hot.execute(conn, "BEGIN IMMEDIATE", ()))
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if migrate:
@@ -58,6 +65,30 @@ def make_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
             engine.dispose()
             raise KeyMismatch(problem)
     return engine
+
+
+_READING = "tongzhu_reading"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A session that only reads, all of it in one snapshot: for the exports, which read every case.
+
+    SQLite: a deferred transaction (`BEGIN`, where every other transaction takes `BEGIN IMMEDIATE`),
+    which reads a snapshot of the WAL and never takes the write lock, so the bot and the desk go on
+    writing while an export runs; `PRAGMA query_only` refuses a write in it.  PostgreSQL: READ ONLY,
+    REPEATABLE READ (one snapshot for all its statements; reads never block writers there anyway)."""
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn.execution_options(**{_READING: True})
+        else:
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        try:
+            with conn.begin(), Session(bind=conn) as session:
+                yield session
+        finally:
+            if is_sqlite(engine) and not conn.invalidated:  # the pooled connection writes again
+                conn.connection.driver_connection.execute("PRAGMA query_only = OFF")
 
 
 def lock_user(session: Session, user_key: str) -> None:
