@@ -90,18 +90,19 @@ def measure(engine, refs: list[str], tmp: Path) -> dict:
     from casework import staff
     from casework.export import export_docx, export_xlsx
     from storage import repo
+    from storage.db import reading
     from storage.models import Role
 
     with Session(engine) as s, s.begin():
         repo.set_role(s, user_key="tg:1", role=Role.admin, telegram_id=1)
         repo.set_role(s, user_key="tg:2", role=Role.staff, region="浙江省台州市温岭市", telegram_id=2)
 
-    def xlsx(region):
-        with Session(engine) as s:
+    def xlsx(region):  # as bot.py export and the desks read: storage/db.py reading
+        with reading(engine) as s:
             return export_xlsx(s, region_lineage=region, out=tmp / "cases.xlsx")
 
     def docx():
-        with Session(engine) as s:
+        with reading(engine) as s:
             return export_docx(s, reference=refs[len(refs) // 2], out=tmp / "case.docx")
 
     out: dict = {"cases": len(refs)}

@@ -16,7 +16,7 @@ from casework.service import CaseService
 from conversation.model import Who
 from e2e.pg import pg_schema, sqlite_or_postgres  # noqa: F401  (fixtures: SQLite or a fresh PostgreSQL schema)
 from storage import repo
-from storage.db import make_engine
+from storage.db import make_engine, reading
 from storage.models import Role
 
 VOLUNTEER = "tg:777"
@@ -41,12 +41,12 @@ def statements(engine, fn) -> int:
 
 def costs(engine, refs: list[str], tmp_path) -> dict[str, int]:
     """The statements each export and list issues, on the database as it is now."""
-    def xlsx(region):
-        with Session(engine) as s:
+    def xlsx(region):  # read as bot.py export and the desks read them (storage/db.py reading)
+        with reading(engine) as s:
             export_xlsx(s, region_lineage=region, out=tmp_path / "cases.xlsx")
 
     def docx():
-        with Session(engine) as s:
+        with reading(engine) as s:
             export_docx(s, reference=refs[-1], out=tmp_path / "case.docx")
 
     def my_cases():
@@ -71,7 +71,8 @@ def test_exports_and_lists_do_not_issue_more_statements_for_more_cases(engine, t
 
     assert large == small
     # and each stays small: a join or two, not one query per case
-    assert small["xlsx all"] <= 3 and small["xlsx 温岭"] <= 3 and small["docx"] <= 5, small
+    # (SQLite: PRAGMA query_only and BEGIN, the cases joined with family and child, their documents)
+    assert small["xlsx all"] <= 4 and small["xlsx 温岭"] <= 4 and small["docx"] <= 6, small
     # the export of 200 cases holds all 200, each with its child and documents
     rows = list(load_workbook(tmp_path / "cases.xlsx").active.iter_rows(values_only=True))
     assert len(rows) == 1 + 200 // 2  # the last /export is the 温岭 staff member's: half the cases
