@@ -43,7 +43,7 @@ def handle(*, engine: Engine, services, user_key: str, inp: Input, update_id: in
 
     The statements (storage/hot.py): the lock, the dedupe and one read of the user, the state and
     whether older messages are pending (SQLite: one statement; PostgreSQL: two), then the state's
-    UPDATE and the replies' INSERT.  An ORM
+    UPDATE and the replies' INSERT (PostgreSQL: one statement).  An ORM
     session is opened on the same connection only when something needs one (first contact, a
     referral link, the case services)."""
     inp = clean_input(inp)
@@ -73,10 +73,10 @@ def handle(*, engine: Engine, services, user_key: str, inp: Input, update_id: in
             state = repo.decode_state(row.state_json) if row.state_json is not None else None
             outcome = step(state, inp, who=who, services=services.bind(orm) if services else None)
             orm.flush()
-            hot.save_state(conn, user_key=user_key, payload=repo.encode_state(outcome.state),
-                           existed=row.state_json is not None)
-            outbox.add_outcome(conn, user_key=user_key, replies=outcome.replies, notices=outcome.notices,
-                               edit_of=edit_of, queued=queued, pending=row.pending)
+            out = outbox.Outgoing(user_key=user_key, replies=list(outcome.replies), notices=outcome.notices,
+                                  edit_of=edit_of, queued=queued, pending=row.pending)
+            out.written(hot.save_state(conn, user_key=user_key, payload=repo.encode_state(outcome.state),
+                                       existed=row.state_json is not None, outbox_rows=out.rows))
             orm.close()
     except BaseException:
         if sent:  # rolled back: the next transaction records them

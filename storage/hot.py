@@ -8,7 +8,7 @@ statement was most of the database thread's time, issue 15).
                                                         # messages pending": SQLite one statement, PostgreSQL two
         ...
         hot.save_state(conn, user_key=key, payload=..., existed=row.state_json is not None)
-        ids = hot.add_outbox_row(conn, row)             # one message (storage/outbox.py `add_outcome`)
+        ids = hot.add_outbox_rows(conn, rows)           # the messages (storage/outbox.py `add_outcome`)
     hot.mark_sent(engine, item_ids=[...])               # one short transaction after a send
 
 The statements run on the connection's DBAPI cursor (sqlite3, psycopg) in the connection's transaction
@@ -93,14 +93,38 @@ class Sql:
                               f"updated_at = :t{cast} WHERE user_key = :k")
         self.insert_state = p(f"INSERT INTO conversation_state (user_key, state_json, version, updated_at) "
                               f"VALUES (:k, :j, 1, :t{cast})")
-        self.outbox_row = p("INSERT INTO outbox (user_key, channel, kind, payload_enc, important, edit_of, status, "
-                            "attempts, unknown, parts_sent, claimed_until, error, created_at, done_at) VALUES "
-                            "(:user_key, :channel, :kind, :payload_enc, :important, :edit_of, :status, :attempts, "
-                            f":unknown, :parts_sent, :claimed_until{cast}, :error, :created_at{cast}, "
-                            f":done_at{cast}) RETURNING id")
+        self.upsert_state = p(f"INSERT INTO conversation_state (user_key, state_json, version, updated_at) "
+                              f"VALUES (:k, :j, 1, :t{cast}) ON CONFLICT (user_key) DO UPDATE SET "
+                              "state_json = EXCLUDED.state_json, version = conversation_state.version + 1, "
+                              "updated_at = EXCLUDED.updated_at")
+        self._outbox_rows: dict[int, str] = {}
+        self._state_and_rows: dict[int, str] = {}
 
         self.due_for = p(f"SELECT 1 FROM outbox WHERE channel = :c AND status = 'pending' AND user_key = :k "
                          f"AND (claimed_until IS NULL OR claimed_until <= :t{cast}) LIMIT 1")
+
+    def outbox_rows(self, n: int) -> str:
+        """INSERT of n outbox rows in one statement (parameters `name_i`: `rows_params`), RETURNING
+        their ids."""
+        statement = self._outbox_rows.get(n)
+        if statement is None:
+            cast = TS if self.pg else ""
+            values = ", ".join(
+                f"(:user_key_{i}, :channel_{i}, :kind_{i}, :payload_enc_{i}, :important_{i}, :edit_of_{i}, "
+                f":status_{i}, :attempts_{i}, :unknown_{i}, :parts_sent_{i}, :claimed_until_{i}{cast}, "
+                f":error_{i}, :created_at_{i}{cast}, :done_at_{i}{cast})" for i in range(n))
+            statement = self._outbox_rows[n] = self.p(
+                "INSERT INTO outbox (user_key, channel, kind, payload_enc, important, edit_of, status, attempts, "
+                f"unknown, parts_sent, claimed_until, error, created_at, done_at) VALUES {values} RETURNING id")
+        return statement
+
+    def state_and_rows(self, n: int) -> str:
+        """PostgreSQL: the state's upsert and n outbox rows in one statement (a data-modifying CTE
+        runs once, to completion, whether or not the INSERT reads it)."""
+        statement = self._state_and_rows.get(n)
+        if statement is None:
+            statement = self._state_and_rows[n] = f"WITH s AS ({self.upsert_state}) {self.outbox_rows(n)}"
+        return statement
 
     def mark_sent(self, n: int) -> str:
         ids = ", ".join(f":i{i}" for i in range(n))
@@ -227,23 +251,43 @@ def begin_update(conn: Connection, *, user_key: str, update_id: int | None, bot_
     return _loaded(row) if row is not None else None
 
 
-def save_state(conn: Connection, *, user_key: str, payload: str, existed: bool) -> None:
-    """Update the user's state row, or insert it (first contact, or a step that deleted it)."""
+def save_state(conn: Connection, *, user_key: str, payload: str, existed: bool,
+               outbox_rows: list[dict[str, Any]] = ()) -> list[int]:
+    """Update the user's state row, or insert it (first contact, or a step that deleted it), and
+    add `outbox_rows` (storage/outbox.py `_row`) → their ids, in order.  PostgreSQL: one statement
+    (one round trip to the server); SQLite: the state's UPDATE and one INSERT of the rows."""
     sql = sql_of(conn)
     params = {"k": user_key, "j": payload, "t": sql.ts(utcnow())}
-    if existed and _rowcount(conn, sql.update_state, params):
-        return
-    _rowcount(conn, sql.insert_state, params)
+    if sql.pg and outbox_rows:
+        return _ids(conn, execute(conn, sql.state_and_rows(len(outbox_rows)), params | rows_params(sql, outbox_rows)))
+    if not (existed and _rowcount(conn, sql.update_state, params)):
+        _rowcount(conn, sql.insert_state, params)
+    return add_outbox_rows(conn, outbox_rows) if outbox_rows else []
 
 
-def add_outbox_row(conn: Connection, row: dict[str, Any]) -> int:
-    """One outbox row (storage/outbox.py `_row`) → its id."""
+def rows_params(sql: Sql, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            if name in ("claimed_until", "created_at", "done_at") and value is not None:
+                value = sql.ts(value)
+            params[f"{name}_{i}"] = value
+    return params
+
+
+def _ids(conn: Connection, cursor: Any) -> list[int]:
+    """The ids an INSERT … RETURNING id gave, in the order of its VALUES (ids rise in that order;
+    RETURNING promises no order)."""
+    try:
+        return sorted(row[0] for row in cursor.fetchall())
+    finally:
+        done(conn, cursor)
+
+
+def add_outbox_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Outbox rows (storage/outbox.py `_row`), one statement → their ids, in order."""
     sql = sql_of(conn)
-    params = dict(row)
-    for name in ("claimed_until", "created_at", "done_at"):
-        if params[name] is not None:
-            params[name] = sql.ts(params[name])
-    return _first(conn, sql.outbox_row, params)[0]
+    return _ids(conn, execute(conn, sql.outbox_rows(len(rows)), rows_params(sql, rows)))
 
 
 def mark_sent_on(conn: Connection, *, item_ids: list[int], now: dt.datetime | None = None) -> None:

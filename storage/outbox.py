@@ -229,29 +229,46 @@ def add_outcome(session: Session | Connection, *, user_key: str, replies: Iterab
     messages of the user are still pending, which must go first (then `deliver` sends them all).
     `pending`: whether older messages are pending, when the caller already read it in this
     transaction (conversation/session.py reads it with the state); None: asked here.
-    `session` may be a bare Connection (the update's hot path): one message is then one plain
-    INSERT (storage/hot.py)."""
-    replies, notices = list(replies), list(notices)
-    if not replies and not notices:
-        return
+    `session` may be a bare Connection (the update's hot path): the messages are then one plain
+    INSERT (storage/hot.py); conversation/session.py uses `Outgoing` to write them with the state."""
+    replies = list(replies)
     if pending is None and queued is not None and replies:
         pending = session.execute(
             select(T.c.id).where(T.c.user_key == user_key, T.c.status == "pending").limit(1)).first() is not None
-    lease = queued is not None and replies and not pending
-    now = utcnow()
-    rows = [_row(user_key, reply, "reply", edit_of, None, now) for reply in replies]
-    if lease:
-        for row in rows:  # leased to the caller; a send may start as soon as this commits
-            row["claimed_until"], row["unknown"] = now + dt.timedelta(seconds=LEASE_SECONDS), 1
-    rows += [_row(n.user_key, n.reply, "notice", None, None, now) for n in notices]
-    if len(rows) == 1 and isinstance(session, Connection):
-        ids = [hot.add_outbox_row(session, rows[0])]
+    out = Outgoing(user_key=user_key, replies=replies, notices=notices, edit_of=edit_of, queued=queued,
+                   pending=bool(pending))
+    if not out.rows:
+        return
+    if isinstance(session, Connection):
+        out.written(hot.add_outbox_rows(session, out.rows))
     else:
-        ids = [r[0] for r in session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), rows).all()]
-    if lease:
-        queued += [Item(id=i, user_key=user_key, channel=row["channel"], kind="reply", reply=reply,
-                        important=row["important"], edit_of=row["edit_of"], attempts=0, unknown=0, parts_sent=0,
-                        created_at=now) for i, row, reply in zip(ids, rows, replies)]
+        out.written([r[0] for r in session.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True),
+                                                   out.rows).all()])
+
+
+class Outgoing:
+    """A step's replies and notices as outbox rows (`rows`), to be INSERTed by the caller, which
+    then hands their ids to `written`: the replies leased to the caller are appended to `queued`.
+    Replies are leased when the caller sends them itself (`queued` is a list) and no older message
+    of the user is `pending`."""
+
+    def __init__(self, *, user_key: str, replies: list[Reply], notices: Iterable[Notice] = (),
+                 edit_of: str | int | None = None, queued: list[Item] | None = None, pending: bool) -> None:
+        self.user_key, self.replies, self.queued = user_key, replies, queued
+        self.lease = queued is not None and bool(replies) and not pending
+        self.now = now = utcnow()
+        self.rows = [_row(user_key, reply, "reply", edit_of, None, now) for reply in replies]
+        if self.lease:
+            for row in self.rows:  # leased to the caller; a send may start as soon as this commits
+                row["claimed_until"], row["unknown"] = now + dt.timedelta(seconds=LEASE_SECONDS), 1
+        self.rows += [_row(n.user_key, n.reply, "notice", None, None, now) for n in notices]
+
+    def written(self, ids: list[int]) -> None:
+        if self.lease:
+            self.queued += [Item(id=i, user_key=self.user_key, channel=row["channel"], kind="reply", reply=reply,
+                                 important=row["important"], edit_of=row["edit_of"], attempts=0, unknown=0,
+                                 parts_sent=0, created_at=self.now)
+                            for i, row, reply in zip(ids, self.rows, self.replies)]
 
 
 # ---------------------------------------------------------------- reading (pull channels)
