@@ -10,6 +10,7 @@ statement was most of the database thread's time, issue 15).
         hot.save_state(conn, user_key=key, payload=..., existed=row.state_json is not None)
         ids = hot.add_outbox_rows(conn, rows)           # the messages (storage/outbox.py `add_outcome`)
     hot.mark_sent(engine, item_ids=[...])               # one short transaction after a send
+    hot.mark_sent_and_look(engine, ...)                 # or the mark and a look for more, under the lock
 
 The statements run on the connection's DBAPI cursor (sqlite3, psycopg) in the connection's transaction
 (`execute`): SQLAlchemy's execution layer cost ≈ 60 µs a statement, the driver's own call a few.
@@ -306,22 +307,42 @@ def mark_sent(engine: Engine | Held, *, item_ids: list[int], now: dt.datetime | 
 
 def mark_sent_and_look(engine: Engine | Held, *, item_ids: list[int], user_key: str, channel: str) -> bool:
     """Delivered, then: does `user_key` have messages a sender could take now (what storage/outbox.py
-    `claim` would find)?  One transaction: the mark takes the user's lock first, as an update does
-    (PostgreSQL: one statement, `lock_mark`; SQLite's BEGIN IMMEDIATE is the lock), and the look is the
-    next statement, so it sees everything committed before the lock was granted.  Another worker's
-    update of this user therefore either committed before (its messages, left behind ours, are found
-    here) or comes after and finds ours sent (and sends its own)."""
+    `claim` would find)?  The mark takes the user's lock first, as an update does, and the look comes
+    after the lock was granted, so it sees everything committed before.  Another worker's update of
+    this user therefore either committed before (its messages, left behind ours, are found here) or
+    comes after and finds ours sent (and sends its own).
+
+    PostgreSQL: two statements in autocommit — the lock with the mark (`lock_mark`: the lock is the
+    statement's, released when it commits), then the look, a statement of its own and so a snapshot
+    taken after the lock — no BEGIN and COMMIT round trips.  SQLite: one transaction (its BEGIN
+    IMMEDIATE is the lock)."""
     sql = sql_of(engine)
-    with engine.begin() as conn:
-        params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
-        now = sql.ts(utcnow())
-        params["t"] = now
-        if sql.pg:
-            params["lk"] = lock_key(user_key)
-            _rowcount(conn, sql.lock_mark(len(item_ids)), params)
-        else:
+    params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
+    now = sql.ts(utcnow())
+    params["t"] = now
+    if not sql.pg:
+        with engine.begin() as conn:
             _rowcount(conn, sql.mark_sent(len(item_ids)), params)
+            return _first(conn, sql.due_for, {"c": channel, "k": user_key, "t": now}) is not None
+    params["lk"] = lock_key(user_key)
+    with engine.connect() as conn, _autocommit(conn):
+        _rowcount(conn, sql.lock_mark(len(item_ids)), params)
         return _first(conn, sql.due_for, {"c": channel, "k": user_key, "t": now}) is not None
+
+
+@contextlib.contextmanager
+def _autocommit(conn: Connection):
+    """psycopg's autocommit on `conn`'s driver connection (idle, outside any transaction) for the
+    statements of the block, each then its own transaction; set back after."""
+    if conn.in_transaction():
+        raise RuntimeError("autocommit statements need a connection outside a transaction")
+    driver = conn.connection.dbapi_connection
+    driver.autocommit = True
+    try:
+        yield
+    finally:
+        if not conn.invalidated:
+            driver.autocommit = False
 
 
 class Held:
