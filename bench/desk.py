@@ -56,8 +56,9 @@ def build(engine, n: int, seed: int = 7, filing: str = "conversation") -> dict:
             filed = now - dt.timedelta(days=rng.uniform(0, 60))
             limit = office_limit(json.loads(case.result_json))
             s.exec(update(PreApplication).where(PreApplication.id == case.id)
-                   .values(created_at=filed, due_at=add_working_days(filed, limit)))
-        s.flush()
+                   .values(created_at=filed, due_at=add_working_days(filed, limit))
+                   .execution_options(synchronize_session=False))  # "auto" scans every loaded case: n²
+        s.expire_all()  # the cases are read again with their new dates
         service = CaseActions(s, admin)
         worked = 0
         for case in s.exec(select(PreApplication)).all():
