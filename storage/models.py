@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -155,6 +155,9 @@ class Child(SQLModel, table=True):
 
 class PreApplication(SQLModel, table=True):
     __tablename__ = "pre_applications"
+    # the desk's lists and counts read this index alone, never the wide rows (migration 0006)
+    __table_args__ = (Index("ix_pre_applications_desk", "status", "place_lineage", "categories", "place", "urgent",
+                            "created_at", "due_at", "child_id", "family_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(index=True, unique=True, max_length=32)
