@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .flow import Stats, User
-from .run import DEFAULT_PG, bot_app, database, warm_up
+from .run import DEFAULT_PG, bot_app, database, running, warm_up
 
 _profiles: list[tuple[str, cProfile.Profile]] = []
 _lock = threading.Lock()
@@ -46,7 +46,7 @@ async def main_async(args) -> None:
         bridge = app.bot_data["bridge"]
         ids = itertools.count(1)
         try:
-            async with app:
+            async with running(app):
                 await warm_up(app, request, ids)
                 # new database threads, each profiled from its start
                 old = bridge.executor

@@ -128,9 +128,21 @@ def bot_app(db_url: str, validate: bool = False):
     return engine, request, build_application(token=TOKEN, engine=engine, request=request, maintenance=False)
 
 
+@contextlib.asynccontextmanager
+async def running(app):
+    """The Application as `run_polling` runs it: initialised, `post_init` (the outbox's sender loop …),
+    and at the end `post_shutdown` (the loops stopped, the database threads' connections given back)
+    before it shuts down — else the sender loop outlives the phase, polling a database that is gone."""
+    async with app:
+        await app.post_init(app)
+        try:
+            yield app
+        finally:
+            await app.post_shutdown(app)
+
+
 async def warm_up(app, request: BenchRequest, ids) -> None:
-    """Start the application and let a few families through it (first-use costs left out of the numbers)."""
-    await app.post_init(app)
+    """Let a few families through the started application (first-use costs left out of the numbers)."""
     warm = Stats()
     await asyncio.gather(*(User(app, request, 9_000_000 + i, ids, warm).conversation(900 + i)
                            for i in range(WARMUP_USERS)))
@@ -140,7 +152,7 @@ async def bot_phase(db_url: str, users: int, validate: bool, think_ms: float = 0
     engine, request, app = bot_app(db_url, validate)
     ids = itertools.count(1)
     try:
-        async with app:
+        async with running(app):
             await warm_up(app, request, ids)
             gc.collect()
             base = rss_mb()
@@ -204,8 +216,7 @@ async def tracemalloc_phase(db_url: str, users: int) -> float:
     app = build_application(token=TOKEN, engine=engine, request=request, maintenance=False)
     ids = itertools.count(50_000_000)
     try:
-        async with app:
-            await app.post_init(app)
+        async with running(app):
             await asyncio.gather(*(User(app, request, 8_000_000 + i, ids, Stats()).conversation(800 + i)
                                    for i in range(WARMUP_USERS)))
             gc.collect()
