@@ -60,14 +60,35 @@ def test_a_family_is_answered_and_a_case_filed_while_an_export_reads(engine):
         assert cases(s) == 5
 
 
+def read_only(conn) -> bool:  # noqa: ANN001
+    """Whether the pooled connection would refuse a write (outside any transaction)."""
+    driver = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite":
+        return driver.execute("PRAGMA query_only").fetchone()[0] == 1
+    return driver.execute("SHOW default_transaction_read_only").fetchone()[0] == "on" or \
+        driver.execute("SHOW transaction_read_only").fetchone()[0] == "on"
+
+
 def test_a_write_in_a_reading_session_is_refused_and_the_connection_writes_again_after(engine):
     make_cases(engine, 1)
     with pytest.raises(DBAPIError):
         with reading(engine) as session:
+            used = session.connection().connection.dbapi_connection
             session.exec(text("DELETE FROM case_documents"))
-    for _ in range(3):  # whichever pooled connection comes next writes as before
-        assert handle(engine=engine, services=None, user_key="tg:501", inp=Input.typed("你好"),
-                      update_id=None) is not None
+    with reading(engine) as session:
+        used_again = session.connection().connection.dbapi_connection
+        assert cases(session) == 1
+    # back in the pool, neither connection refuses writes: take every pooled one at once to find them
+    held = [engine.connect() for _ in range(engine.pool.size())]
+    try:
+        drivers = {id(c.connection.dbapi_connection): c for c in held}
+        assert {id(used), id(used_again)} <= drivers.keys(), "the pool kept both connections"
+        for driver in (id(used), id(used_again)):
+            assert not read_only(drivers[driver])
+    finally:
+        for c in held:
+            c.close()
+    assert handle(engine=engine, services=None, user_key="tg:501", inp=Input.typed("你好"), update_id=None)
 
 
 def test_the_telegram_desk_export_is_made_after_its_transaction(engine):
