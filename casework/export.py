@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+import clock
 from casework.record import answers_text, describe_record, record_context, urgent_reason
 from storage import repo
 from storage.models import CaseDocument, Child, Family, PreApplication, Role, User
 
-BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")
 
 XLSX_HEADERS = ["编号", "状态", "紧急", "地区", "提交时间", "申请人", "关系", "手机", "孩子姓名", "身份证",
                 "类别", "材料：有", "材料：还没有", "材料：要补", "部门", "理由", "知识库版本", "紧急原因", "家属的回答"]
@@ -40,14 +40,6 @@ def template_path() -> Path:
 
 
 # ---------------------------------------------------------------- shared
-
-def _local(moment: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:  # stored as UTC
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(BEIJING).strftime(fmt)
-
 
 def _result(case: PreApplication) -> dict[str, Any]:
     try:
@@ -132,7 +124,7 @@ def case_rows(session: Session, *, region_lineage: list[str] | None,
 
 def _row_values(row: Any, docs: dict[str, list[str]]) -> list[Any]:
     return [row.reference, row.status.value, "是" if row.urgent else "", row.place or row.region_input,
-            _local(row.created_at), row.applicant_name or "", row.relation or "", row.phone_masked or "",
+            clock.local(row.created_at), row.applicant_name or "", row.relation or "", row.phone_masked or "",
             row.child_name or "", row.id_masked or "", _categories_of(row.result_json),
             "、".join(docs["有"]), "、".join(docs["还没有"]), "、".join(docs["要补"]),
             row.department or "", row.reason or "", row.kb_version, *record_columns(row)]
@@ -232,14 +224,14 @@ def registration_context(session: Session, *, case: PreApplication) -> dict[str,
                    for c in result.get("possible_categories") or [] if isinstance(c, dict)]
     documents = [{"n": i + 1, "name": d.name, "detail": d.detail or "", "state": _doc_state(d)}
                  for i, d in enumerate(repo.documents_of(session, case=case))]
-    history = [{"at": _local(h.at), "status": h.to_status.value,
+    history = [{"at": clock.local(h.at), "status": h.to_status.value,
                 "from": h.from_status.value if h.from_status else "", "by": _who(by),
                 "reason": h.reason or ""}
                for h, by in repo.history_with_authors(session, case=case)]
     return {
         "reference": case.reference,
-        "date": _local(case.created_at, "%Y年%m月%d日"),
-        "printed": dt.datetime.now(BEIJING).strftime("%Y年%m月%d日"),
+        "date": clock.local(case.created_at, "%Y年%m月%d日"),
+        "printed": clock.now().strftime("%Y年%m月%d日"),
         "status": case.status.value,
         "urgent": "是（请优先处理）" if case.urgent else "否",
         "duplicate_of": case.duplicate_of or "",
@@ -259,7 +251,7 @@ def registration_context(session: Session, *, case: PreApplication) -> dict[str,
         "department": case.department or "",
         "reason": case.reason or "",
         "kb_version": case.kb_version,
-        **record_context(case, _local),  # the family's answers in words, the urgent reason (desk)
+        **record_context(case, clock.local),  # the family's answers in words, the urgent reason (desk)
     }
 
 

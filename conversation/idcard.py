@@ -12,10 +12,12 @@ import datetime as dt
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
+import clock
+
 
 def check_id(number: str, *, today: dt.date | None = None) -> tuple[str | None, dt.date | None, str | None]:
     """→ (the compact number, birth date, None) or (None, None, the reason as a template key)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     number = ric.compact(number or "").upper()
     if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
         return None, None, "id_format"
@@ -31,7 +33,7 @@ def check_id(number: str, *, today: dt.date | None = None) -> tuple[str | None, 
 
 
 def age_on(birth: dt.date, today: dt.date | None = None) -> int:
-    today = today or dt.date.today()
+    today = today or clock.today()
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+import clock
 from casework import lifecycle
 from casework.actions import CaseActions, NotAllowed, in_scope, scope_prefixes
 from casework.record import describe_case
@@ -47,7 +48,6 @@ from templates import TEMPLATES
 from web.security import RateLimiter, client_ip, same_origin
 
 log = logging.getLogger("tongzhu.desk")
-BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")
 MAX_BODY = 64 * 1024
 STAFF = (Role.staff, Role.admin)
 ROLE_WORDS = {Role.guardian: "家属", Role.volunteer: "志愿者", Role.staff: "工作人员", Role.admin: "管理员"}
@@ -58,20 +58,7 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefine
                    trim_blocks=True, lstrip_blocks=True)
 
 
-def _local(moment: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if moment is None:
-        return ""
-    if isinstance(moment, str):
-        try:
-            moment = dt.datetime.fromisoformat(moment)
-        except ValueError:
-            return moment
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(BEIJING).strftime(fmt)
-
-
-_env.filters["local"] = _local
+_env.filters["local"] = clock.local
 _env.globals["role_words"] = ROLE_WORDS
 
 
@@ -385,7 +372,7 @@ def create_desk_app(*, engine: Engine) -> Starlette:
         if isinstance(case, Response):
             return case
         repo.audit(ctx.s, user_key=ctx.user.user_key, action="print", case_ref=case.reference)
-        response = render("print", **case_context(ctx, case), user=ctx.user, printing=True, printed=_local(dt.datetime.now(dt.timezone.utc)))
+        response = render("print", **case_context(ctx, case), user=ctx.user, printing=True, printed=clock.local(clock.now()))
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -409,7 +396,7 @@ def create_desk_app(*, engine: Engine) -> Starlette:
         f = queries.Filters.from_query(ctx.request.query_params)
         repo.audit(ctx.s, user_key=ctx.user.user_key, action="export", detail=f"{f.query()}"[:500])
         only = queries.filtered_ids(prefixes=scope_prefixes(ctx.user), f=f)
-        name = f"预申请-{dt.datetime.now(BEIJING):%Y%m%d-%H%M}.xlsx"
+        name = f"预申请-{clock.now():%Y%m%d-%H%M}.xlsx"
         return AfterCommit(lambda s: _download(xlsx_bytes(s, region_lineage=None, only=only), name,
                                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
 
@@ -508,7 +495,7 @@ def _who(user: User | None) -> str:
 def _age(birth: dt.date | None) -> int | None:
     if birth is None:
         return None
-    today = dt.datetime.now(BEIJING).date()
+    today = clock.today()
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 

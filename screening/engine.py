@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import clock
 from policy_kb.conditions import All, Context, Node, Outcome, combine_all
 from policy_kb.loader import NATIONAL, KnowledgeBase, LoadedPack, load_kb
 from policy_kb.places import PlaceMatch, place_index
@@ -120,7 +121,7 @@ def screen(raw_facts: Any, kb: KnowledgeBase | None = None,
     stack = [kb.packs[pid] for pid in place_index(kb).packs_for(match.node)]
     result = _screen(kb, facts, match, stack, parameters or {})
     result["time_notes"] = time_notes(kb, facts, match, stack, parameters or {}, result,
-                                      today or dt.date.today())
+                                      today or clock.today())
     return result
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+import clock
 from storage import crypto
 from storage.models import (AuditLog, CaseDocument, CaseNote, Child, ConversationState, Family, InboxUpdate,
                             PreApplication,
@@ -122,7 +123,7 @@ def delete_stale(session: Session, *, days: int, now: dt.datetime | None = None)
 # ---------------------------------------------------------------- cases
 
 def new_reference(session: Session, *, today: dt.date | None = None) -> str:
-    today = today or dt.date.today()
+    today = today or clock.today()  # the family's and the office's date
     for _ in range(10):
         ref = f"TZ{today:%Y%m%d}-{secrets.token_hex(3).upper()}"
         if session.exec(select(PreApplication.id).where(PreApplication.reference == ref)).first() is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import clock
 from zhtext.normal import normalise
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
@@ -51,7 +52,7 @@ def _core(text: str) -> str:
 def parse_age(text: str, today: dt.date | None = None) -> int | None:
     """Whole years: "9岁了" 9, "九岁半" 9, "快9岁了" 8, "2018年5月" (from today), "8个月" 0."""
     text = _core(text).replace("周岁", "岁").replace("虚岁", "")
-    today = today or dt.date.today()
+    today = today or clock.today()
     m = re.fullmatch(r"(\d{4})年(?:(\d{1,2})月)?(?:\d{1,2}[日号])?(?:出生|生的?)?", text) or re.fullmatch(
         r"(\d{4})[-./](\d{1,2})(?:[-./]\d{1,2})?", text) or re.fullmatch(r"(\d{4})年?(?:出生|生的?)", text)
     if m:

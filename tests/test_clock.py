@@ -1,0 +1,47 @@
+"""China's clock (clock.py): what a family or the office reads is dated in China (UTC+8), whatever the
+server's zone.  At 20:30 UTC on 4 December it is already 04:30 on 5 December in Wenling: a family
+filing then files on the 5th, and a child born on 5 December 2008 is 18 that morning."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlmodel import Session, select
+
+import clock
+from bench.exports import make_cases
+from conversation.idcard import age_on
+from storage.db import make_engine
+from storage.models import PreApplication
+
+EVENING_UTC = dt.datetime(2026, 12, 4, 20, 30, tzinfo=dt.timezone.utc)  # 2026-12-05 04:30 in China
+
+
+@pytest.fixture
+def evening(monkeypatch):
+    monkeypatch.setattr(clock, "now", lambda: EVENING_UTC.astimezone(clock.BEIJING))
+
+
+def test_a_stored_moment_is_shown_on_chinas_clock():
+    assert clock.local(EVENING_UTC) == "2026-12-05 04:30"
+    assert clock.local(EVENING_UTC.replace(tzinfo=None)) == "2026-12-05 04:30"  # SQLite's naive UTC
+    assert clock.local(EVENING_UTC.isoformat(), "%Y年%m月%d日") == "2026年12月05日"
+    assert clock.local(None) == "" and clock.local("不是时间") == "不是时间"
+
+
+def test_a_case_filed_on_a_chinese_morning_carries_that_days_date(evening, tmp_path):
+    assert clock.today() == dt.date(2026, 12, 5)
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        [reference] = make_cases(engine, 1)
+        assert reference.startswith("TZ20261205-")
+        with Session(engine) as s:
+            assert s.exec(select(PreApplication.reference)).one() == reference
+    finally:
+        engine.dispose()
+
+
+def test_a_child_turns_18_on_the_chinese_date(evening):
+    assert age_on(dt.date(2008, 12, 5)) == 18
+    assert age_on(dt.date(2008, 12, 6)) == 17
