@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+import clock
 from conversation.idcard import check_id, mask_id, mask_phone
 from conversation.model import Notice, Reply, Who
 from conversation.result_view import routes
@@ -124,7 +125,7 @@ class CaseService:
         for case in cases:
             child = children.get(case.child_id)
             out.append({"reference": case.reference, "child": child.name if child else "", "status": case.status.value,
-                        "updated": f"{case.updated_at:%Y-%m-%d}", "reason": case.reason,
+                        "updated": clock.local(case.updated_at, "%Y-%m-%d"), "reason": case.reason,
                         "department": case.department,
                         "requested": requested[case.id] if case.status == Status.needs_documents else []})
         repo.audit(s, user_key=who.user_key, action="status")

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+import clock
 from casework import lifecycle
 from casework.actions import CaseActions, in_scope, scope_prefixes
 from conversation import told
@@ -220,7 +221,7 @@ class Desk:
     @staticmethod
     def _line(case: PreApplication, child: Child | None) -> dict[str, Any]:
         return {"reference": case.reference, "urgent": case.urgent, "status": case.status.value,
-                "place": case.place or case.region_input, "created": f"{case.created_at:%Y-%m-%d %H:%M}",
+                "place": case.place or case.region_input, "created": clock.local(case.created_at),
                 "child": child.name if child else "", "id": child.id_masked if child else "",
                 "duplicate": case.duplicate_of, "department": case.department, "reason": case.reason}
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+import clock
 from datafile import read_yaml
 
 TEMPLATES = Path(__file__).resolve().parent
@@ -44,6 +45,7 @@ def money(value: float | None) -> str:
 for _env in (_text, _html):
     _env.filters["fact_label"] = fact_label
     _env.filters["money"] = money
+    _env.filters["local"] = clock.local  # a stored moment on China's clock
 
 
 def render_text(name: str, /, **context: Any) -> str:

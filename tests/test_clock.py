@@ -45,3 +45,33 @@ def test_a_case_filed_on_a_chinese_morning_carries_that_days_date(evening, tmp_p
 def test_a_child_turns_18_on_the_chinese_date(evening):
     assert age_on(dt.date(2008, 12, 5)) == 18
     assert age_on(dt.date(2008, 12, 6)) == 17
+
+
+def test_the_telegram_desk_and_a_familys_status_show_chinas_time(tmp_path):
+    from casework import staff
+    from casework.service import CaseService
+    from conversation.model import Who
+    from sqlalchemy import update
+    from storage import repo
+    from storage.models import Role, StatusChange
+    from templates import render_reply
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        [reference] = make_cases(engine, 1, filer="tg:777")
+        with Session(engine) as s, s.begin():  # filed, and last changed, at 20:30 UTC
+            s.exec(update(PreApplication).values(created_at=EVENING_UTC, updated_at=EVENING_UTC))
+            s.exec(update(StatusChange).values(at=EVENING_UTC))
+            repo.set_role(s, user_key="tg:2", role=Role.staff, region="浙江省台州市温岭市", telegram_id=2)
+        desk = staff.handle(engine=engine, user_key="tg:2", text=f"/case {reference}", action=None)
+        text = "\n".join(render_reply(r) for r in desk.replies)
+        assert "2026-12-05 04:30" in text and "12-05 04:30" in text.split("提交：", 1)[1], text
+        assert "12-04" not in text, text
+        queue = "\n".join(render_reply(r) for r in staff.handle(engine=engine, user_key="tg:2", text="/queue",
+                                                                   action=None).replies)
+        assert "2026-12-05 04:30" in queue, queue
+        with Session(engine) as s, s.begin():
+            [mine] = CaseService(engine=engine).bind(s).my_cases(who=Who("tg:777"))
+        assert mine["updated"] == "2026-12-05"
+    finally:
+        engine.dispose()
