@@ -8,16 +8,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import clock
+
 DEFAULT_LIMIT = 15
 
 
 def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
-    moment, left = start, days
+    """`days` working days after `start`, counted on China's calendar (a case filed at 04:00 on a
+    Monday in China, Sunday evening in UTC, is a Monday's); the same instant back in UTC (naive in,
+    naive out: SQLite's naive moments are UTC)."""
+    aware = start.tzinfo is not None
+    moment, left = (start if aware else start.replace(tzinfo=dt.timezone.utc)).astimezone(clock.BEIJING), days
     while left > 0:
         moment += dt.timedelta(days=1)
         if moment.weekday() < 5:
             left -= 1
-    return moment
+    moment = moment.astimezone(dt.timezone.utc)
+    return moment if aware else moment.replace(tzinfo=None)
 
 
 def working_days_between(start: dt.date, end: dt.date) -> int:

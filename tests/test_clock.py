@@ -75,3 +75,14 @@ def test_the_telegram_desk_and_a_familys_status_show_chinas_time(tmp_path):
         assert mine["updated"] == "2026-12-05"
     finally:
         engine.dispose()
+
+
+def test_an_office_limit_counts_working_days_on_chinas_calendar():
+    from casework.deadlines import add_working_days
+
+    friday_morning_in_china = dt.datetime(2026, 12, 3, 20, 0, tzinfo=dt.timezone.utc)  # Thursday in UTC
+    due = add_working_days(friday_morning_in_china, 1)
+    assert due.astimezone(clock.BEIJING).strftime("%a %d %H:%M") == "Mon 07 04:00"  # not Saturday the 5th
+    assert add_working_days(friday_morning_in_china.replace(tzinfo=None), 1) == due.replace(tzinfo=None)
+    saturday_in_china = dt.datetime(2026, 12, 4, 20, 0, tzinfo=dt.timezone.utc)  # Friday in UTC
+    assert add_working_days(saturday_in_china, 1).astimezone(clock.BEIJING).strftime("%a %d") == "Mon 07"
