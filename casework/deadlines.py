@@ -27,17 +27,6 @@ def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
     return moment if aware else moment.replace(tzinfo=None)
 
 
-def working_days_between(start: dt.date, end: dt.date) -> int:
-    if end <= start:
-        return 0
-    full_weeks, rest = divmod((end - start).days, 7)
-    count = full_weeks * 5
-    for i in range(1, rest + 1):
-        if (start + dt.timedelta(days=full_weeks * 7 + i)).weekday() < 5:
-            count += 1
-    return count
-
-
 def office_limit(result: dict[str, Any] | None, default: int = DEFAULT_LIMIT) -> int:
     """The working days the receiving office has for its own step: the first step with a limit in the
     first procedure the knowledge base gives (e.g. 乡镇 查验 within 15 working days)."""
