@@ -723,6 +723,8 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
             return
     if stage == "role" and _typed_place_first(state, text, out):
         return
+    if stage == "intake" and _typed_place_at_proposal(state, text, out):
+        return
     if stage == "questions" and state["current"]:
         _typed_answer(state, qn.BY_ID[state["current"]], text, out)
     elif stage == "identity":
@@ -744,17 +746,40 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
         _repeat(state, out)
 
 
-def _typed_place_first(state: dict[str, Any], text: str, out: Outcome) -> bool:
-    """A place typed before anything else ("户口在通化"): the family's place, not a policy question."""
+def _only_a_place(text: str) -> str | None:
+    """The place phrase of a message that names a place we know and nothing more ("温岭", "户口在通化"):
+    not a question, not a story."""
     phrase = place_phrase(text)
     if told.is_question(text) or len(phrase) > 12 or told.proposed(text):
-        return False
+        return None
     match = resolve_place(text)
-    if match.node is None or match.how not in ("exact", "contains"):
+    return phrase if match.node is not None and match.how in ("exact", "contains") else None
+
+
+def _typed_place_first(state: dict[str, Any], text: str, out: Outcome) -> bool:
+    """A place typed before anything else ("户口在通化"): the family's place, not a policy question."""
+    phrase = _only_a_place(text)
+    if phrase is None:
         return False
     state["acting"], state["stage"] = state["acting"] or "self", "questions"
     _answer_question(state, qn.BY_ID["region"], _place_answer(text, phrase), out)
     _next(state, out)
+    return True
+
+
+def _typed_place_at_proposal(state: dict[str, Any], text: str, out: Outcome) -> bool:
+    """A place typed while a story's facts wait for 对 / 不对 (the story was told at the place
+    question, then the place typed): the place joins the proposal, which is shown again; it is
+    not a question for the knowledge base."""
+    phrase = _only_a_place(text)
+    if phrase is None:
+        return False
+    at_place_question = state["proposed"]["back_to"] == "questions" and state.get("current") == "region"
+    said = _place_answer(text, phrase, hukou_asked=at_place_question and "hukou" not in state["answers"])["set"]
+    facts: dict[str, Any] = {"region": said["region"]}
+    if said.get("child.hukou_local"):
+        facts["child"] = {"hukou_local": True}
+    _propose(state, facts, out)
     return True
 
 

@@ -314,3 +314,20 @@ def test_a_lower_bound_survives_a_merge_only_while_its_number_does():
     assert kept[told.AT_LEAST] == ["mother.unreachable_months"] and kept["mother"]["unreachable_months"] == 24
     replaced = told.merge(first, told.proposed("他妈去年病死了"))
     assert told.AT_LEAST not in replaced and replaced["mother"] == {"situations": ["deceased"]}
+
+
+def test_the_place_typed_after_a_story_joins_the_story_not_a_policy_question():
+    """A grandmother tells her story where the place is asked, then types the place while the story
+    waits for 对: "温岭" joins what was understood (户口 there, since the question asked where the 户口
+    is) and is never sent to the knowledge base as a question ("没有把握回答")."""
+    state = _walk(["我是孩子奶奶", "他爸前年出车祸走了"])
+    assert state["stage"] == "intake" and state["proposed"]["back_to"] == "questions"
+    out = step(state, Input.typed("温岭"), who=WHO)
+    text = "\n".join(render_reply(r) for r in out.replies)
+    assert out.state["stage"] == "intake" and "没有把握" not in text, text
+    assert "父亲：已去世" in text and "地区：温岭" in text, text
+    state = _walk_on(out.state, ["对"])
+    facts = facts_of(state)
+    assert facts["region"] == "温岭" and facts["child"]["hukou_local"] is True
+    assert facts["father"]["situations"] == ["deceased"]
+    assert state["stage"] == "questions" and state["current"] not in ("region", "hukou")
