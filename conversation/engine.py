@@ -738,12 +738,25 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
             return
         state["identity"][f["id"]] = value
         _ask_next_field(state, out)
+    elif stage == "intake" and text and not _asks_or_tells(text):
+        # "不清楚" or "他妈也不怎么管" at "对吗？": not a question for the knowledge base; a statement
+        # is kept for the office, and the proposal shown again
+        kept = len(text) >= 6
+        if kept:
+            _keep_story(state, text)
+        out.replies.append(Reply("intake_unsure", {"kept": kept, "yes": label("intake_yes"), "no": label("intake_no")}))
+        _repeat(state, out)
     elif stage in ("role", "summary", "result", "documents", "filed", "intake") and text:
         _free_text(state, text, out)
     else:
         if not out.replies:
             out.replies.append(Reply("use_buttons"))
         _repeat(state, out)
+
+
+def _asks_or_tells(text: str) -> bool:
+    """A question ("低保是什么？") or a told situation ("他妈也走了"), as opposed to a stray word."""
+    return told.is_question(text) or bool(ASKS.search(normalise(text).strip())) or told.proposed(text) is not None
 
 
 def _only_a_place(text: str) -> str | None:

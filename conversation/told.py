@@ -14,7 +14,9 @@ from screening.facts import FactsError, parse_facts
 GROUPS = ("child", "household", "safety")
 AT_LEAST = "_at_least"  # in a proposal (not a fact): the paths whose number is a lower bound (好几年)
 _NONE = object()
-QUESTION = re.compile(r"[吗嘛么？?]|多少|怎么|什么|哪里|哪儿|哪个|能不能|可不可以|是不是|要不要|有没有|如何|啥|(?<![好十这前])几[个天年月块]")  # 好几年、这几天 tell a time
+# 好几年、这几天 tell a time; 不怎么管、不怎么回来 tell how a parent is, they do not ask
+QUESTION = re.compile(r"[吗嘛？?]|(?<!不怎)么|(?<!不)怎么|多少|什么|哪里|哪儿|哪个|能不能|可不可以|是不是|要不要|有没有|如何|啥|"
+                      r"(?<![好十这前])几[个天年月块]")
 
 
 def is_question(text: str) -> bool:

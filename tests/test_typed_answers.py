@@ -331,3 +331,27 @@ def test_the_place_typed_after_a_story_joins_the_story_not_a_policy_question():
     assert facts["region"] == "温岭" and facts["child"]["hukou_local"] is True
     assert facts["father"]["situations"] == ["deceased"]
     assert state["stage"] == "questions" and state["current"] not in ("region", "hukou")
+
+
+@pytest.mark.parametrize("typed", ["不清楚", "不知道", "他妈也不怎么管"])
+def test_a_stray_word_at_a_proposal_shows_it_again_and_is_no_question_for_the_knowledge_base(typed):
+    """At "对吗？", "不清楚" matched a Q&A about deleting one's data, and "他妈也不怎么管" (不怎么: how
+    she is, not a question) got "这个问题我没有把握回答". Now: a kind line, what was told kept
+    for the office, and the same proposal with its two buttons."""
+    state = _walk(["温岭", "安全的", "5岁", "爸妈都在外面打工"])
+    assert state["stage"] == "intake", state["stage"]
+    out = step(state, Input.typed(typed), who=WHO)
+    assert [r.template for r in out.replies] == ["intake_unsure", "intake_confirm"]
+    text = "\n".join(render_reply(r) for r in out.replies)
+    assert "父亲：外出务工" in text and "没有把握" not in text, text
+    assert ("您说的话我记下了" in text) == (len(typed) >= 6)
+    assert out.state["stage"] == "intake" and out.state["proposed"] == state["proposed"]
+    if len(typed) >= 6:
+        assert out.state["told"][-1]["text"] == typed
+
+
+def test_不怎么_tells_how_a_parent_is_it_does_not_ask():
+    from conversation import told
+
+    assert not told.is_question("他妈也不怎么管") and not told.is_question("他爸一年到头不怎么回来")
+    assert told.is_question("怎么申请") and told.is_question("这样可以么") and told.is_question("不怎么办呢？")
