@@ -48,7 +48,7 @@ def test_everyday_answers_typed_are_understood_and_no_negation_flips(tmp_path):
         assert "父亲的情况：在坐牢（服刑）" in summary and "父亲还要关多久：1年8个月" in summary
         assert "母亲的情况：在身边照顾孩子" in summary
         assert "是不是低保户：不是" in summary and "低保户：是" not in summary
-        assert "孩子跟谁生活：跟爷爷奶奶等亲戚" in summary
+        assert "孩子跟谁生活：跟爷爷奶奶、外公外婆等亲戚" in summary
         steps = [tuple(map(int, m)) for t in h.request.sent_texts(GRANDMA)
                  for m in re.findall(r"第(\d+)步，约(\d+)步", t)]
         assert len(steps) > 8
