@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 import clock
@@ -67,7 +66,7 @@ def _where_region(stmt, region_lineage: list[str] | None):
     names = [n for n in region_lineage if n]
     if not names:
         return None
-    return stmt.where(or_(*[col(PreApplication.place_lineage).contains(f"/{n}/", autoescape=True) for n in names]))
+    return stmt.where(repo.under_places(names))
 
 
 @lru_cache(maxsize=512)

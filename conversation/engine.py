@@ -314,6 +314,9 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+KEPT_FROM = 6  # characters: a shorter message ("不清楚") is a word, not something told to keep for the office
+
+
 def _keep_story(state: dict[str, Any], text: str) -> None:
     """The story as the family told it, kept for the office's record (casework/record.py)."""
     stories = state.setdefault("told", [])
@@ -741,7 +744,7 @@ def _typed(state: dict[str, Any], text: str, who: Who, services: Services | None
     elif stage == "intake" and text and not _asks_or_tells(text):
         # "不清楚" or "他妈也不怎么管" at "对吗？": not a question for the knowledge base; a statement
         # is kept for the office, and the proposal shown again
-        kept = len(text) >= 6
+        kept = len(text) >= KEPT_FROM
         if kept:
             _keep_story(state, text)
         out.replies.append(Reply("intake_unsure", {"kept": kept, "yes": label("intake_yes"), "no": label("intake_no")}))
@@ -789,9 +792,9 @@ def _typed_place_at_proposal(state: dict[str, Any], text: str, out: Outcome) -> 
         return False
     at_place_question = state["proposed"]["back_to"] == "questions" and state.get("current") == "region"
     said = _place_answer(text, phrase, hukou_asked=at_place_question and "hukou" not in state["answers"])["set"]
-    facts: dict[str, Any] = {"region": said["region"]}
-    if said.get("child.hukou_local"):
-        facts["child"] = {"hukou_local": True}
+    facts: dict[str, Any] = {}
+    for path, value in said.items():
+        qn.set_fact(facts, path, value)
     _propose(state, facts, out)
     return True
 
@@ -934,7 +937,7 @@ def _free_text(state: dict[str, Any], text: str, out: Outcome, confident_only: b
     without `offer`, the question's words are not offered as the family's situation."""
     question = told.is_question(text) if question is None else question
     facts = told.proposed(text) if state["stage"] != "filed" and offer else None
-    if not question and len(text) >= 6 and state["stage"] != "filed":
+    if not question and len(text) >= KEPT_FROM and state["stage"] != "filed":
         _keep_story(state, text)
     if facts and not question:
         _propose(state, facts, out)

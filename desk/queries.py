@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from storage import repo
 from storage.models import AuditLog, Child, Family, PreApplication, Status, StatusChange, utcnow
 
 OPEN = (Status.submitted, Status.reviewing, Status.needs_documents, Status.accepted)
@@ -53,7 +54,7 @@ def scoped(stmt, prefixes: list[str] | None):
     names = [p for p in prefixes if p]
     if not names:
         return stmt.where(col(PreApplication.id) < 0)
-    return stmt.where(or_(*[col(PreApplication.place_lineage).contains(f"/{n}/", autoescape=True) for n in names]))
+    return stmt.where(repo.under_places(names))
 
 
 def filtered(stmt, f: Filters, now: dt.datetime | None = None):
@@ -64,7 +65,7 @@ def filtered(stmt, f: Filters, now: dt.datetime | None = None):
     if f.category:
         stmt = stmt.where(col(PreApplication.categories).contains(f"/{f.category}/", autoescape=True))
     if f.place:
-        stmt = stmt.where(col(PreApplication.place_lineage).contains(f"/{f.place}/", autoescape=True))
+        stmt = stmt.where(repo.under_places([f.place]))
     if f.overdue:
         stmt = stmt.where(col(PreApplication.status).in_(UNDECIDED), col(PreApplication.due_at) < (now or utcnow()))
     if f.q:

@@ -127,17 +127,20 @@ class Sql:
             statement = self._state_and_rows[n] = f"WITH s AS ({self.upsert_state}) {self.outbox_rows(n)}"
         return statement
 
-    def mark_sent(self, n: int) -> str:
+    def _sent(self, n: int) -> str:
+        """The SET of a delivered message (parameters `mark_params`) and the ids' list."""
         ids = ", ".join(f":i{i}" for i in range(n))
-        return self.p(f"UPDATE outbox SET status = 'sent', done_at = :t{TS if self.pg else ''}, claimed_until = NULL, "
-                      f"error = NULL, attempts = attempts + 1 WHERE id IN ({ids})")
+        return (f"SET status = 'sent', done_at = :t{TS if self.pg else ''}, claimed_until = NULL, error = NULL, "
+                f"attempts = attempts + 1", f"id IN ({ids})")
+
+    def mark_sent(self, n: int) -> str:
+        sent, ids = self._sent(n)
+        return self.p(f"UPDATE outbox {sent} WHERE {ids}")
 
     def lock_mark(self, n: int) -> str:
         """PostgreSQL: the user's lock, then the mark (the one-row CTE is joined before any row changes)."""
-        ids = ", ".join(f":i{i}" for i in range(n))
-        return self.p(f"WITH l AS (SELECT pg_advisory_xact_lock(:lk)) UPDATE outbox SET status = 'sent', "
-                      f"done_at = :t{TS}, claimed_until = NULL, error = NULL, attempts = attempts + 1 "
-                      f"FROM l WHERE id IN ({ids})")
+        sent, ids = self._sent(n)
+        return self.p(f"WITH l AS (SELECT pg_advisory_xact_lock(:lk)) UPDATE outbox {sent} FROM l WHERE {ids}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -291,12 +294,17 @@ def add_outbox_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     return _ids(conn, execute(conn, sql.outbox_rows(len(rows)), rows_params(sql, rows)))
 
 
+def mark_params(item_ids: list[int], stamp: Any) -> dict[str, Any]:
+    """The parameters of `Sql.mark_sent` / `lock_mark`: the ids and the time (`Sql.ts` of it)."""
+    params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
+    params["t"] = stamp
+    return params
+
+
 def mark_sent_on(conn: Connection, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
     """Delivered, in the caller's transaction (storage/outbox.py `mark_sent` does the same in a session)."""
     sql = sql_of(conn)
-    params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
-    params["t"] = sql.ts(now or utcnow())
-    _rowcount(conn, sql.mark_sent(len(item_ids)), params)
+    _rowcount(conn, sql.mark_sent(len(item_ids)), mark_params(item_ids, sql.ts(now or utcnow())))
 
 
 def mark_sent(engine: Engine | Held, *, item_ids: list[int], now: dt.datetime | None = None) -> None:
@@ -317,9 +325,8 @@ def mark_sent_and_look(engine: Engine | Held, *, item_ids: list[int], user_key: 
     taken after the lock — no BEGIN and COMMIT round trips.  SQLite: one transaction (its BEGIN
     IMMEDIATE is the lock)."""
     sql = sql_of(engine)
-    params: dict[str, Any] = {f"i{i}": item_id for i, item_id in enumerate(item_ids)}
     now = sql.ts(utcnow())
-    params["t"] = now
+    params = mark_params(item_ids, now)
     if not sql.pg:
         with engine.begin() as conn:
             _rowcount(conn, sql.mark_sent(len(item_ids)), params)

@@ -177,16 +177,21 @@ def cases_filed_by(session: Session, *, user: User) -> list[PreApplication]:
                              .order_by(col(PreApplication.created_at).desc())))
 
 
+def under_places(names: list[str]):  # noqa: ANN201 - an SQL condition
+    """Cases under one of the places: place_lineage ("/重庆市/重庆市綦江区/") holds "/<name>/" for one of
+    `names` (the staff's scope, the desk's place filter, the exports)."""
+    from sqlalchemy import or_
+
+    return or_(*[col(PreApplication.place_lineage).contains(f"/{n}/", autoescape=True) for n in names])
+
+
 def queue(session: Session, *, lineage_prefixes: list[str] | None, limit: int = 20) -> list[PreApplication]:
     """Open cases, urgent first, then oldest; only those under the given places (None: all, for admins).
     The ids come from the desk's index alone (ix_pre_applications_desk), then only those rows are read."""
-    from sqlalchemy import or_
-
     ids = select(PreApplication.id).where(col(PreApplication.status).in_(
         [Status.submitted, Status.reviewing, Status.needs_documents]))
     if lineage_prefixes is not None:
-        ids = ids.where(or_(*[col(PreApplication.place_lineage).contains(f"/{p}/", autoescape=True)
-                              for p in lineage_prefixes]))
+        ids = ids.where(under_places(lineage_prefixes))
     order = (col(PreApplication.urgent).desc(), PreApplication.created_at, PreApplication.id)
     page = list(session.exec(ids.order_by(*order).limit(limit)))
     if not page:
